@@ -67,9 +67,11 @@ class AmiParser:
         if wanted_events is not None:
             self._wanted = frozenset(name.encode() for name in wanted_events)
         self._var_needles: tuple[bytes, ...] | None = None
+        self._variables: frozenset[str] | None = None
         if wanted_variables is not None:
+            self._variables = frozenset(wanted_variables)
             self._var_needles = tuple(
-                b"\r\nVariable: " + name.encode() + b"\r\n" for name in wanted_variables
+                b"\r\nVariable: " + name.encode() + b"\r\n" for name in self._variables
             )
         self.banner: str | None = None
         self.messages = 0
@@ -102,6 +104,10 @@ class AmiParser:
         needles = self._var_needles
         for block in blocks:
             if wanted is not None and block.startswith(b"Event: "):
+                if b"\r\nEvent: " in block:
+                    # Messages glued by a missing blank line: parse, then filter each.
+                    self._parse_block(block, out, filtered=True)
+                    continue
                 end = block.find(b"\r\n")
                 name = block[7:] if end < 0 else block[7:end]
                 if name not in wanted:
@@ -134,8 +140,9 @@ class AmiParser:
             return buffer[end + 2 :]
         return buffer
 
-    def _parse_block(self, block: bytes, out: list[Message]) -> None:
+    def _parse_block(self, block: bytes, out: list[Message], filtered: bool = False) -> None:
         text = block.decode("utf-8", "replace")
+        parsed: list[Message] = []
         message: Message = {}
         bad = 0
         for line in text.split("\r\n"):
@@ -148,11 +155,11 @@ class AmiParser:
                 else:
                     bad += 1
                     continue
-            if name == "Event" and ("Event" in message or "Response" in message) or (
+            if (name == "Event" and ("Event" in message or "Response" in message)) or (
                 name == "Response" and "Response" in message
             ):
-                # A missing blank line: a new message starts here.
-                self._emit(message, out)
+                self._error(f"missing blank line after {_describe(message)}; split there")
+                self._emit(message, parsed)
                 message = {}
             elif name in message:
                 message[name] = message[name] + "\n" + value
@@ -160,7 +167,26 @@ class AmiParser:
             message[name] = value
         if bad:
             self._error(f"{bad} malformed header line(s) skipped in {_describe(message)}")
-        self._emit(message, out)
+        self._emit(message, parsed)
+        if filtered:
+            for item in parsed:
+                if self._is_wanted(item):
+                    out.append(item)
+                else:
+                    self.skipped += 1
+                    self.messages -= 1
+        else:
+            out.extend(parsed)
+
+    def _is_wanted(self, message: Message) -> bool:
+        name = message.get("Event")
+        if name is None or self._wanted is None:
+            return True
+        if name.encode() not in self._wanted:
+            return False
+        if name == "VarSet" and self._variables is not None:
+            return message.get("Variable") in self._variables
+        return True
 
     def _emit(self, message: Message, out: list[Message]) -> None:
         if "Event" in message or "Response" in message:
@@ -196,7 +222,8 @@ def encode_action(headers: Iterable[tuple[str, str]]) -> bytes:
     """Serialise an action; refuse CR/LF anywhere (they would inject a second action)."""
     lines: list[str] = []
     for name, value in headers:
-        if not name or not name.replace("-", "").replace("_", "").isalnum():
+        token = name.replace("-", "").replace("_", "")
+        if not token or not token.isascii() or not token.isalnum():
             raise ActionEncodingError(f"header name {name!r} is not a plain token")
         if "\r" in value or "\n" in value:
             raise ActionEncodingError(

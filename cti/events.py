@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 Direction = Literal["inbound", "outbound", "internal"]
@@ -253,7 +253,7 @@ for _cls in (
     QueueCallersChanged,
     ChannelExpired,
 ):
-    _cls.type = _snake(_cls.__name__)  # type: ignore[misc]
+    _cls.type = _snake(_cls.__name__)
     EVENT_TYPES[_cls.type] = _cls
 
 
@@ -297,5 +297,4 @@ __all__ = [
     "QueueMemberRemoved",
     "RecordingStarted",
     "Transfer",
-    "field",
 ]
