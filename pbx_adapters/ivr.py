@@ -1,0 +1,118 @@
+"""The hub's IVR scripts, answered over FastAGI.
+
+``contract``: sets ``CTIHUB_CONTRACT`` to the caller's support-contract state
+(``active``, ``expiring``, ``expired``, ``none`` or ``unknown``); for an
+expired contract it plays the "cannot be served" prompt, and the dialplan
+(``config/extensions_ctihub.conf``) hangs up instead of queueing.
+
+``tracking``: asks for a case tracking code, rejects a mistyped one by its
+check digit before any lookup, and sets ``CTIHUB_CASE``, ``CTIHUB_CASE_STATUS``
+and ``CTIHUB_CASE_OWNER`` (the owner's extension) so the dialplan can route the
+caller to the owner, then reads the code back.
+
+Both fail open: when the CRM does not answer within ``lookup_timeout`` the
+caller is treated as served (``unknown``) and queued, never left on a dead
+line because the hub is slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from pbx_adapters.fastagi import AgiSession, Script
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStatus:
+    """What the IVR may tell a caller about a case."""
+
+    code: str
+    status: str
+    owner_extension: str | None
+
+
+class IvrDirectory(Protocol):
+    """What the IVR needs from the CRM."""
+
+    def is_well_formed(self, code: str) -> bool:
+        """Length and check digit; no lookup."""
+
+    async def contract_state(self, caller: str) -> str:
+        """``active``, ``expiring``, ``expired`` or ``none``."""
+
+    async def case_by_code(self, code: str) -> CaseStatus | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IvrPrompts:
+    contract_expired: str = "ss-noservice"
+    enter_code: str = "beep"
+    invalid_code: str = "invalid"
+    unknown_code: str = "invalid"
+
+
+class IvrScripts:
+    """The FastAGI scripts, keyed by the name the dialplan uses."""
+
+    def __init__(
+        self,
+        directory: IvrDirectory,
+        prompts: IvrPrompts | None = None,
+        lookup_timeout: float = 1.0,
+        code_length: int = 8,
+        attempts: int = 3,
+    ) -> None:
+        self._directory = directory
+        self._prompts = prompts or IvrPrompts()
+        self._timeout = lookup_timeout
+        self._code_length = code_length
+        self._attempts = attempts
+
+    def scripts(self) -> dict[str, Script]:
+        return {"contract": self.contract, "tracking": self.tracking}
+
+    async def contract(self, agi: AgiSession) -> None:
+        caller = agi.caller
+        await agi.verbose(f"contract check for {caller}")
+        try:
+            async with asyncio.timeout(self._timeout):
+                state = await self._directory.contract_state(caller)
+        except TimeoutError:
+            log.warning("ivr contract lookup timed out call=%s; failing open", agi.uniqueid)
+            state = "unknown"
+        except Exception:
+            log.exception("ivr contract lookup failed call=%s; failing open", agi.uniqueid)
+            state = "unknown"
+        await agi.set_variable("CTIHUB_CONTRACT", state)
+        if state == "expired":
+            await agi.stream_file(self._prompts.contract_expired)
+
+    async def tracking(self, agi: AgiSession) -> None:
+        prompt = self._prompts.enter_code
+        for _ in range(self._attempts):
+            code = await agi.get_data(prompt, 6000, self._code_length)
+            if not code:
+                return  # nothing keyed: on to the queue
+            if not self._directory.is_well_formed(code):
+                prompt = self._prompts.invalid_code
+                continue
+            try:
+                async with asyncio.timeout(self._timeout):
+                    case = await self._directory.case_by_code(code)
+            except TimeoutError:
+                log.warning("ivr case lookup timed out call=%s; failing open", agi.uniqueid)
+                return
+            if case is None:
+                prompt = self._prompts.unknown_code
+                continue
+            await agi.set_variable("CTIHUB_CASE", case.code)
+            await agi.set_variable("CTIHUB_CASE_STATUS", case.status)
+            if case.owner_extension:
+                await agi.set_variable("CTIHUB_CASE_OWNER", case.owner_extension)
+            await agi.say_digits(case.code)
+            return

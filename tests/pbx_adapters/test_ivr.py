@@ -1,0 +1,172 @@
+"""The IVR over real FastAGI, with Asterisk's side played from the recorded sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from pbx_adapters.fastagi import FastAgiServer
+from pbx_adapters.ivr import CaseStatus, IvrScripts
+
+AGI = Path(__file__).resolve().parents[1] / "fixtures" / "agi"
+
+
+def recorded_sessions(name: str) -> list[tuple[list[str], list[tuple[str, str]]]]:
+    """Each session: the environment lines, then (command, Asterisk's reply) pairs."""
+    sessions: list[tuple[list[str], list[tuple[str, str]]]] = []
+    for line in (AGI / f"{name}.agi").read_text().splitlines():
+        if line.startswith("###"):
+            sessions.append(([], []))
+        elif line.startswith("<< ") or line == "<<":
+            text = line[3:]
+            env, pairs = sessions[-1]
+            if pairs:
+                pairs[-1] = (pairs[-1][0], text)
+            else:
+                env.append(text)
+        elif line.startswith(">> "):
+            sessions[-1][1].append((line[3:], ""))
+    return sessions
+
+
+class Directory:
+    def __init__(self, contract: str = "active", delay: float = 0.0) -> None:
+        self.contract = contract
+        self.delay = delay
+        self.lookups: list[str] = []
+
+    def is_well_formed(self, code: str) -> bool:
+        return code.isdigit() and len(code) == 8 and not code.startswith("9")
+
+    async def contract_state(self, caller: str) -> str:
+        self.lookups.append(caller)
+        await asyncio.sleep(self.delay)
+        return self.contract
+
+    async def case_by_code(self, code: str) -> CaseStatus | None:
+        self.lookups.append(code)
+        return CaseStatus(code, "open", "1002") if code == "40012345" else None
+
+
+async def play_asterisk(
+    port: int, env: list[str], replies: dict[str, str], keyed: list[str] | None = None
+) -> list[str]:
+    """Be Asterisk: send the environment, answer each command, return the commands."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(("\n".join(env) + "\n").encode())
+    if env[-1] != "":
+        writer.write(b"\n")
+    sent: list[str] = []
+    keyed = list(keyed or [])
+    while True:
+        line = await asyncio.wait_for(reader.readline(), 5)
+        if not line:
+            break
+        command = line.decode().rstrip("\n")
+        sent.append(command)
+        verb = " ".join(command.split()[:2])
+        if verb == "GET DATA" and keyed:
+            reply = f"200 result={keyed.pop(0)}"
+        else:
+            reply = replies.get(verb, "200 result=1")
+        writer.write((reply + "\n").encode())
+        await writer.drain()
+    writer.close()
+    return sent
+
+
+def replies_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    return {" ".join(command.split()[:2]): reply for command, reply in pairs}
+
+
+@pytest.fixture
+async def server_for():
+    servers: list[FastAgiServer] = []
+
+    async def start(directory: Directory, **kwargs: object) -> int:
+        server = FastAgiServer(IvrScripts(directory, **kwargs).scripts())  # type: ignore[arg-type]
+        servers.append(server)
+        return await server.start("127.0.0.1", 0)
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+def is_subsequence(wanted: list[str], sent: list[str]) -> bool:
+    it = iter(sent)
+    return all(any(w == s for s in it) for w in wanted)
+
+
+async def test_tracking_code_session_speaks_as_the_recorded_ivr_did(server_for) -> None:
+    directory = Directory()
+    port = await server_for(directory)
+    for env, pairs in recorded_sessions("ivr_tracking_code"):
+        sent = await play_asterisk(port, env, replies_of(pairs))
+        assert is_subsequence([command for command, _ in pairs], sent), sent
+    assert directory.lookups == ["+982133445566", "40012345"]
+
+
+async def test_expired_contract_session_plays_the_prompt_and_sets_the_variable(server_for) -> None:
+    port = await server_for(Directory(contract="expired"))
+    ((env, pairs),) = recorded_sessions("ivr_contract_expired")
+    sent = await play_asterisk(port, env, replies_of(pairs))
+    assert sent == [command for command, _ in pairs]
+    assert "SET VARIABLE CTIHUB_CONTRACT expired" in sent
+
+
+async def test_mistyped_code_is_refused_before_any_lookup_and_asked_again(server_for) -> None:
+    directory = Directory()
+    port = await server_for(directory)
+    env = recorded_sessions("ivr_tracking_code")[1][0]
+    sent = await play_asterisk(port, env, {}, keyed=["90012345", "40012345"])
+    assert sent[:2] == ["GET DATA beep 6000 8", "GET DATA invalid 6000 8"]
+    assert directory.lookups == ["40012345"]
+    assert "SET VARIABLE CTIHUB_CASE_OWNER 1002" in sent
+
+
+async def test_slow_crm_fails_open_so_the_caller_is_queued(server_for) -> None:
+    port = await server_for(Directory(contract="expired", delay=2.0), lookup_timeout=0.05)
+    env = recorded_sessions("ivr_contract_expired")[0][0]
+    sent = await play_asterisk(port, env, {})
+    assert "SET VARIABLE CTIHUB_CONTRACT unknown" in sent
+    assert not any(command.startswith("STREAM FILE") for command in sent)
+
+
+async def test_caller_hanging_up_mid_script_ends_the_session_quietly(server_for, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    port = await server_for(Directory())
+    env = recorded_sessions("ivr_tracking_code")[1][0]
+    sent = await play_asterisk(port, env, {"GET DATA": "200 result=-1"})
+    assert sent == ["GET DATA beep 6000 8"]
+    assert "hung up" in caplog.text
+
+
+async def test_half_sent_environment_does_not_hang_the_server(server_for) -> None:
+    port = await server_for(Directory())
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"agi_network: yes\nagi_network_script: tracking\n")
+    writer.close()  # Asterisk gone before the blank line
+    # The server must still serve the next call promptly.
+    env = recorded_sessions("ivr_contract_expired")[0][0]
+    sent = await asyncio.wait_for(play_asterisk(port, env, {}), 5)
+    assert sent[0].startswith("VERBOSE")
+
+
+async def test_peers_outside_the_allow_list_are_refused() -> None:
+    server = FastAgiServer(IvrScripts(Directory()).scripts(), allowed=["10.9.9.9/32"])
+    port = await server.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"agi_network_script: contract\n\n")
+        try:
+            answer = await asyncio.wait_for(reader.read(), 5)
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b"", "not one AGI command is sent to a stranger"
+        assert server.refused == 1
+    finally:
+        await server.stop()
