@@ -66,13 +66,11 @@ class AmiParser:
         self._wanted: frozenset[bytes] | None = None
         if wanted_events is not None:
             self._wanted = frozenset(name.encode() for name in wanted_events)
-        self._var_needles: tuple[bytes, ...] | None = None
         self._variables: frozenset[str] | None = None
+        self._variable_bytes: frozenset[bytes] | None = None
         if wanted_variables is not None:
             self._variables = frozenset(wanted_variables)
-            self._var_needles = tuple(
-                b"\r\nVariable: " + name.encode() + b"\r\n" for name in self._variables
-            )
+            self._variable_bytes = frozenset(name.encode() for name in self._variables)
         self.banner: str | None = None
         self.messages = 0
         self.skipped = 0
@@ -101,24 +99,34 @@ class AmiParser:
         self._buffer = rest
         out: list[Message] = []
         wanted = self._wanted
-        needles = self._var_needles
+        variables = self._variable_bytes
+        filtering = wanted is not None or variables is not None
         for block in blocks:
-            if wanted is not None and block.startswith(b"Event: "):
-                if b"\r\nEvent: " in block:
-                    # Messages glued by a missing blank line: parse, then filter each.
-                    self._parse_block(block, out, filtered=True)
-                    continue
-                end = block.find(b"\r\n")
-                name = block[7:] if end < 0 else block[7:end]
-                if name not in wanted:
-                    self.skipped += 1
-                    continue
-                if needles is not None and name == b"VarSet" and not _contains_any(block, needles):
-                    self.skipped += 1
-                    continue
             if len(block) > self._max:
                 self._error(f"message of {len(block)} bytes is over {self._max}; dropped")
                 continue
+            if not filtering:
+                self._parse_block(block, out)
+                continue
+            if not block.startswith(b"Event: ") or b"\r\nEvent: " in block:
+                # A response, or damaged/glued messages: parse, then filter each.
+                self._parse_block(block, out, filtered=True)
+                continue
+            end = block.find(b"\r\n")
+            name = block[7:] if end < 0 else block[7:end]
+            if wanted is not None and name not in wanted:
+                self.skipped += 1
+                continue
+            if variables is not None and name == b"VarSet":
+                start = block.find(b"\r\nVariable: ")
+                if start < 0:
+                    self.skipped += 1
+                    continue
+                start += 12
+                stop = block.find(b"\r\n", start)
+                if (block[start:] if stop < 0 else block[start:stop]) not in variables:
+                    self.skipped += 1
+                    continue
             self._parse_block(block, out)
         return out
 
@@ -180,9 +188,9 @@ class AmiParser:
 
     def _is_wanted(self, message: Message) -> bool:
         name = message.get("Event")
-        if name is None or self._wanted is None:
+        if name is None:
             return True
-        if name.encode() not in self._wanted:
+        if self._wanted is not None and name.encode() not in self._wanted:
             return False
         if name == "VarSet" and self._variables is not None:
             return message.get("Variable") in self._variables
@@ -201,10 +209,6 @@ class AmiParser:
         self.errors += 1
         self.last_error = text
         log.warning("ami parse error=%s count=%d", text, self.errors)
-
-
-def _contains_any(block: bytes, needles: tuple[bytes, ...]) -> bool:
-    return any(needle in block for needle in needles)
 
 
 def _describe(message: Mapping[str, str]) -> str:

@@ -36,7 +36,7 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 
 
 def test_bad_extension_pattern_is_refused() -> None:
-    with pytest.raises(ConfigError, match="tracker.extension_pattern"):
+    with pytest.raises(ConfigError, match=r"tracker\.extension_pattern"):
         load_settings(None, env={"CTIHUB_TRACKER__EXTENSION_PATTERN": "(["})
 
 
