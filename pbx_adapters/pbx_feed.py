@@ -1,0 +1,144 @@
+"""Keeps the call tracker fed from the PBX, and re-reads the PBX after every reconnect.
+
+AMI has no replay: whatever happened while the link was down is gone. So after
+each (re)connection the feed tells the tracker a resync begins, asks the PBX
+for its live channels and queues (``CoreShowChannels``, ``QueueStatus``,
+``QueueSummary``) and then tells the tracker the resync has ended, which ends
+the calls the PBX no longer has and adopts the ones it did not know.
+
+The list items reach the tracker once, through the normal message path and in
+arrival order; the feed only waits for the lists to complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from cti.ami_codec import Message
+from cti.config import AmiConfig
+from cti.events import Event
+
+from .ami import ActionFailed, ActionUncertain, AmiLink, NotConnected
+
+log = logging.getLogger(__name__)
+
+RESYNC_ACTIONS: tuple[str, ...] = ("CoreShowChannels", "QueueStatus", "QueueSummary")
+
+
+class Tracker(Protocol):
+    """What the feed needs from :class:`cti.tracker.CallTracker`."""
+
+    def feed(self, message: dict[str, str], at: float | None = None) -> list[Event]: ...
+
+    def begin_resync(self) -> None: ...
+
+    def end_resync(self, at: float | None = None) -> list[Event]: ...
+
+    def expire(self, now: float) -> list[Event]: ...
+
+
+class PbxFeed:
+    """Owns an :class:`AmiLink` and a tracker; hands every produced event to ``on_events``.
+
+    ``on_events`` is called synchronously with each non-empty batch, in order.
+    ``wanted_events`` / ``wanted_variables`` default to the tracker's
+    ``WANTED_EVENTS`` / ``wanted_variables`` when it has them, so unwanted
+    events are skipped before they are parsed.
+    """
+
+    def __init__(
+        self,
+        config: AmiConfig,
+        tracker: Tracker,
+        on_events: Callable[[list[Event]], None],
+        *,
+        expire_interval: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        wanted_events: Iterable[str] | None = None,
+        wanted_variables: Iterable[str] | None = None,
+    ) -> None:
+        self._tracker = tracker
+        self._on_events = on_events
+        self._expire_interval = expire_interval
+        self._clock = clock
+        self._resync_wanted = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        if wanted_events is None:
+            wanted_events = getattr(tracker, "WANTED_EVENTS", None)
+        if wanted_variables is None:
+            wanted_variables = getattr(tracker, "wanted_variables", None)
+        self.link = AmiLink(
+            config,
+            self._on_message,
+            on_ready=self._on_ready,
+            wanted_events=wanted_events,
+            wanted_variables=wanted_variables,
+        )
+        self.resyncs_completed = 0
+        self.resyncs_abandoned = 0
+
+    async def start(self) -> None:
+        """Start the link, the resync loop and the expiry timer."""
+        if self._tasks:
+            return
+        self.link.start()
+        self._tasks = [
+            asyncio.create_task(self._resync_loop(), name="pbx-resync"),
+            asyncio.create_task(self._expire_loop(), name="pbx-expire"),
+        ]
+
+    async def close(self) -> None:
+        """Stop everything this feed started."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.link.close()
+
+    def _emit(self, events: list[Event]) -> None:
+        if events:
+            try:
+                self._on_events(events)
+            except Exception:
+                log.exception("pbx feed on_events failed events=%d", len(events))
+
+    def _on_message(self, message: Message, at: float) -> None:
+        self._emit(self._tracker.feed(message, at))
+
+    def _on_ready(self) -> None:
+        # Called in message order, before any message of the new connection that
+        # follows FullyBooted is fed: the tracker sees the resync begin at once.
+        self._tracker.begin_resync()
+        self._resync_wanted.set()
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await self._resync_wanted.wait()
+            self._resync_wanted.clear()
+            generation = self.link.generation
+            try:
+                for action in RESYNC_ACTIONS:
+                    await self.link.query_list([("Action", action)])
+            except (NotConnected, ActionUncertain, ActionFailed) as exc:
+                # The next connection starts a new resync; a refused query (e.g. the
+                # AMI user lacks write=reporting for CoreShowChannels) is logged each time.
+                self.resyncs_abandoned += 1
+                log.warning("pbx resync abandoned generation=%d error=%s", generation, exc)
+                continue
+            if generation != self.link.generation or not self.link.is_ready:
+                continue  # reconnected meanwhile: that connection's resync supersedes this one
+            self._emit(self._tracker.end_resync(self._clock()))
+            self.resyncs_completed += 1
+            log.info("pbx resync done generation=%d", generation)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._expire_interval)
+            self._emit(self._tracker.expire(self._clock()))
