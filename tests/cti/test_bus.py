@@ -1,0 +1,249 @@
+"""LocalBus: the in-process event bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from cti.bus import (
+    LATEST,
+    BusClosedError,
+    Delivery,
+    InvalidPositionError,
+    LocalBus,
+    ResumeGapError,
+    SubscriberOverflowError,
+    Subscription,
+)
+from cti.config import BusConfig, ConfigError, load_settings
+from cti.events import AgentRinging, CallAnswered, QueueCallersChanged
+
+EPOCH = 1764350000000
+
+
+def waiting(n: int) -> QueueCallersChanged:
+    return QueueCallersChanged(queue="support", waiting=n, at=None)
+
+
+async def take(subscription: Subscription, count: int) -> list[Delivery]:
+    out = []
+    async with asyncio.timeout(2):
+        for _ in range(count):
+            out.append(await anext(subscription))
+    return out
+
+
+async def test_every_subscriber_gets_every_event_in_publish_order() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    pops = await bus.subscribe("pops")
+    calllog = await bus.subscribe("calllog")
+    ringing = AgentRinging("c1", "1001", "support", "09121234567", None, "5000", None, 3, 10.0)
+    answered = CallAnswered("c1", "1001", "support", 4, 12.0)
+    await bus.publish([waiting(1), ringing])
+    await bus.publish([answered])
+    await bus.publish([waiting(0)])
+
+    expected = [
+        Delivery(f"{EPOCH}-1", waiting(1)),
+        Delivery(f"{EPOCH}-2", ringing),
+        Delivery(f"{EPOCH}-3", answered),
+        Delivery(f"{EPOCH}-4", waiting(0)),
+    ]
+    assert await take(pops, 4) == expected
+    assert await take(calllog, 4) == expected
+    assert pops.last_position == f"{EPOCH}-4"
+
+
+async def test_subscriber_sees_events_published_between_subscribe_and_first_read() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    await bus.publish([waiting(1)])
+    subscription = await bus.subscribe("late")
+    await bus.publish([waiting(2)])
+    assert await take(subscription, 1) == [Delivery(f"{EPOCH}-2", waiting(2))]
+
+
+async def test_waiting_subscriber_wakes_when_an_event_is_published() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    subscription = await bus.subscribe("pops")
+    reader = asyncio.create_task(take(subscription, 2))
+    await asyncio.sleep(0)
+    await bus.publish([waiting(1)])
+    await asyncio.sleep(0)
+    await bus.publish([waiting(2)])
+    assert [d.event for d in await reader] == [waiting(1), waiting(2)]
+
+
+async def test_resume_delivers_only_events_after_the_given_position() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    await bus.publish([waiting(n) for n in range(1, 6)])
+    subscription = await bus.subscribe("ws-1001", resume_from=f"{EPOCH}-3")
+    assert await take(subscription, 2) == [
+        Delivery(f"{EPOCH}-4", waiting(4)),
+        Delivery(f"{EPOCH}-5", waiting(5)),
+    ]
+
+
+async def test_resume_from_the_last_position_waits_for_new_events() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    await bus.publish([waiting(1)])
+    subscription = await bus.subscribe("ws-1001", resume_from=bus.last_position)
+    await bus.publish([waiting(2)])
+    assert await take(subscription, 1) == [Delivery(f"{EPOCH}-2", waiting(2))]
+
+
+async def test_resume_from_a_position_no_longer_retained_raises_gap() -> None:
+    bus = LocalBus(retention=3, epoch=EPOCH)
+    await bus.publish([waiting(n) for n in range(1, 8)])  # keeps 5, 6, 7
+    ok = await bus.subscribe("ws-a", resume_from=f"{EPOCH}-4")
+    assert [d.event for d in await take(ok, 3)] == [waiting(5), waiting(6), waiting(7)]
+
+    lost = await bus.subscribe("ws-b", resume_from=f"{EPOCH}-3")
+    with pytest.raises(ResumeGapError) as caught:
+        await anext(lost)
+    assert not isinstance(caught.value, SubscriberOverflowError)
+    assert caught.value.position == f"{EPOCH}-3"
+    assert "1 event(s)" in str(caught.value)
+
+
+async def test_position_from_a_previous_bus_instance_is_a_gap_not_a_future_position() -> None:
+    before_restart = LocalBus(epoch=EPOCH)
+    await before_restart.publish([waiting(n) for n in range(1, 10)])
+    after_restart = LocalBus(epoch=EPOCH + 60_000)
+    await after_restart.publish([waiting(1)])
+    subscription = await after_restart.subscribe("ws", resume_from=f"{EPOCH}-9")
+    with pytest.raises(ResumeGapError, match="another bus instance"):
+        await anext(subscription)
+
+
+async def test_position_ahead_of_the_bus_is_a_gap() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    await bus.publish([waiting(1)])
+    subscription = await bus.subscribe("ws", resume_from=f"{EPOCH}-5")
+    with pytest.raises(ResumeGapError, match="ahead of"):
+        await anext(subscription)
+
+
+async def test_malformed_position_is_rejected_naming_the_value() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    with pytest.raises(InvalidPositionError, match="'yesterday'"):
+        await bus.subscribe("ws", resume_from="yesterday")
+
+
+async def test_slow_subscriber_is_dropped_with_an_error_and_publish_never_waits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = LocalBus(retention=4, epoch=EPOCH)
+    slow = await bus.subscribe("slow-panel")
+    fast = await bus.subscribe("calllog")
+    fast_seen: list[Delivery] = []
+    await bus.publish([waiting(1)])
+    assert await take(slow, 1) == [Delivery(f"{EPOCH}-1", waiting(1))]
+    fast_seen += await take(fast, 1)
+    for n in range(2, 12):
+        # Completes although "slow" reads nothing: publish does not wait for anyone.
+        await asyncio.wait_for(bus.publish([waiting(n)]), timeout=1)
+        fast_seen += await take(fast, 1)
+
+    with (
+        caplog.at_level(logging.ERROR, logger="cti.bus"),
+        pytest.raises(SubscriberOverflowError) as caught,
+    ):
+        await anext(slow)
+    assert caught.value.position == f"{EPOCH}-1"
+    assert "slow-panel" in caplog.text
+    assert [d.position for d in fast_seen] == [f"{EPOCH}-{n}" for n in range(1, 12)]
+    with pytest.raises(StopAsyncIteration):
+        await anext(slow)
+
+
+async def test_dropped_subscriber_can_resync_from_latest() -> None:
+    bus = LocalBus(retention=2, epoch=EPOCH)
+    slow = await bus.subscribe("panel")
+    await bus.publish([waiting(n) for n in range(1, 6)])
+    with pytest.raises(SubscriberOverflowError):
+        await anext(slow)
+    again = await bus.subscribe("panel", resume_from=LATEST)
+    await bus.publish([waiting(6)])
+    assert await take(again, 1) == [Delivery(f"{EPOCH}-6", waiting(6))]
+
+
+async def test_close_lets_subscribers_drain_then_ends_them() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    subscription = await bus.subscribe("calllog")
+    await bus.publish([waiting(1), waiting(2)])
+    await bus.close()
+    with pytest.raises(BusClosedError):
+        await bus.publish([waiting(3)])
+    with pytest.raises(BusClosedError):
+        await bus.subscribe("late")
+    assert [d.event async for d in subscription] == [waiting(1), waiting(2)]
+
+
+async def test_close_ends_a_subscriber_waiting_for_events() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    subscription = await bus.subscribe("calllog")
+
+    async def read_all() -> list[Delivery]:
+        return [d async for d in subscription]
+
+    reader = asyncio.create_task(read_all())
+    await asyncio.sleep(0)
+    await bus.publish([waiting(1)])
+    await bus.close()
+    assert await asyncio.wait_for(reader, timeout=2) == [Delivery(f"{EPOCH}-1", waiting(1))]
+
+
+async def test_closing_one_subscription_leaves_the_others_reading() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    leaving = await bus.subscribe("leaving")
+    staying = await bus.subscribe("staying")
+    leaving_reader = asyncio.create_task(anext(leaving))
+    staying_reader = asyncio.create_task(anext(staying))
+    await asyncio.sleep(0)
+    assert bus.subscriber_count == 2
+    await leaving.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(leaving_reader, timeout=2)
+    assert bus.subscriber_count == 1
+    await bus.publish([waiting(1)])
+    assert await asyncio.wait_for(staying_reader, timeout=2) == Delivery(f"{EPOCH}-1", waiting(1))
+
+
+async def test_cancelled_reader_does_not_disturb_the_other_readers() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    first = await bus.subscribe("first")
+    second = await bus.subscribe("second")
+    cancelled = asyncio.create_task(anext(first))
+    survivor = asyncio.create_task(anext(second))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    await bus.publish([waiting(7)])
+    assert await asyncio.wait_for(survivor, timeout=2) == Delivery(f"{EPOCH}-1", waiting(7))
+    # The cancelled subscriber has lost nothing either.
+    assert await take(first, 1) == [Delivery(f"{EPOCH}-1", waiting(7))]
+
+
+async def test_async_with_closes_the_subscription() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    async with await bus.subscribe("calllog") as subscription:
+        await bus.publish([waiting(1)])
+        assert (await anext(subscription)).event == waiting(1)
+    await bus.publish([waiting(2)])
+    with pytest.raises(StopAsyncIteration):
+        await anext(subscription)
+
+
+def test_bus_config_rejects_a_read_batch_not_below_the_stream_length() -> None:
+    with pytest.raises(ConfigError, match=r"bus .*read_count \(100\) must be below stream_maxlen"):
+        load_settings(env={"CTIHUB_BUS__STREAM_MAXLEN": "100", "CTIHUB_BUS__READ_COUNT": "100"})
+
+
+def test_example_config_documents_the_bus_defaults() -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "ctihub.example.toml"
+    settings = load_settings(example, env={})
+    assert settings.bus == BusConfig()
+    assert settings.bus.backend == "local"
