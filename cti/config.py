@@ -268,6 +268,8 @@ class SimulatorConfig(_Section):
     """0: ``agi.port``."""
     calls_per_second: float | None = Field(None, ge=0)
     """Overrides the scenario's random traffic rate."""
+    agents: int | None = Field(None, ge=1, le=10_000)
+    """Replaces the scenario's agents by this many generated ones (2001…) in every queue."""
     seed: int | None = None
     """Overrides the scenario's seed (same seed, same calls)."""
     speed: float = Field(1.0, gt=0, le=1000)
