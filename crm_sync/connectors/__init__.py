@@ -1,0 +1,1 @@
+"""Connectors to external CRMs: an interface and a generic HTTP implementation."""

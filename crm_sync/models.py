@@ -1,0 +1,280 @@
+"""The CRM's tables: customers, their numbers and contracts, case files, the call log, agents.
+
+Times are stored as timezone-aware UTC (``UtcDateTime``) on both SQLite and
+PostgreSQL. Phone numbers keep what was entered and the E.164 form; the
+reversed digits of the E.164 form make a last-N-digits match an index range
+scan on both databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+CustomerKind = Literal["person", "company"]
+PhoneKind = Literal["mobile", "landline", "work", "home", "fax", "other"]
+CaseStatus = Literal["open", "pending", "resolved", "closed"]
+CasePriority = Literal["low", "normal", "high", "urgent"]
+AgentRole = Literal["agent", "supervisor", "admin"]
+
+CUSTOMER_KINDS: tuple[str, ...] = ("person", "company")
+PHONE_KINDS: tuple[str, ...] = ("mobile", "landline", "work", "home", "fax", "other")
+CASE_STATUSES: tuple[str, ...] = ("open", "pending", "resolved", "closed")
+OPEN_CASE_STATUSES: tuple[str, ...] = ("open", "pending")
+CASE_PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
+AGENT_ROLES: tuple[str, ...] = ("agent", "supervisor", "admin")
+
+# Stable constraint names so Alembic migrations can refer to them on both databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A datetime stored in UTC and always read back timezone-aware.
+
+    SQLite has no time zones and hands back naive values; this makes both
+    databases behave the same for the code above them.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQLite text, e.g. from a Core query without types
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+def _digits_collation() -> String:
+    # Suffix matching is a range scan on reversed digits; PostgreSQL must compare
+    # them bytewise ("C") or the locale's collation would ignore the range.
+    return String(20).with_variant(String(20, collation="C"), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> dt.datetime:
+    """Now, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Agent(Base):
+    """A hub user: an agent with an extension, a supervisor or an admin."""
+
+    __tablename__ = "agents"
+    __table_args__ = (CheckConstraint(_in("role", AGENT_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    extension: Mapped[str | None] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Customer(Base):
+    """A person or a company the call center serves."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CUSTOMER_KINDS), name="kind"),
+        Index("ix_customers_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """The business's own account number; what CSV files use to refer to a customer."""
+    kind: Mapped[str] = mapped_column(String(16), default="person")
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(254))
+    notes: Mapped[str | None] = mapped_column(Text)
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(16))
+    owner_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    last_activity_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """Last call or case change; ranks several customers sharing one number."""
+
+    phones: Mapped[list[PhoneNumber]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
+    )
+    contracts: Mapped[list[Contract]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+    owner: Mapped[Agent | None] = relationship()
+
+
+class PhoneNumber(Base):
+    """One number of a customer, as entered and normalised."""
+
+    __tablename__ = "phone_numbers"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PHONE_KINDS), name="kind"),
+        Index("ix_phone_numbers_e164", "e164"),
+        Index("ix_phone_numbers_reversed_digits", "reversed_digits"),
+        Index("ix_phone_numbers_customer_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    raw: Mapped[str] = mapped_column(String(64))
+    e164: Mapped[str | None] = mapped_column(String(20))
+    """None when what was entered is not a dialable number."""
+    reversed_digits: Mapped[str | None] = mapped_column(_digits_collation())
+    kind: Mapped[str] = mapped_column(String(16), default="mobile")
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Contract(Base):
+    """A support contract; its state (active, expiring, expired) follows from the dates."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (Index("ix_contracts_customer_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    plan: Mapped[str] = mapped_column(String(100))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date | None] = mapped_column(Date)
+    """None: open-ended."""
+
+    customer: Mapped[Customer] = relationship(back_populates="contracts")
+
+
+class Case(Base):
+    """A case file, found by its tracking code."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
+        CheckConstraint(_in("priority", CASE_PRIORITIES), name="priority"),
+        Index("ix_cases_customer_id_status", "customer_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    owner_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    opened_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    opened_call_id: Mapped[str | None] = mapped_column(String(64))
+    """The call during which the case was opened, if any."""
+    first_contact_resolution: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    customer: Mapped[Customer | None] = relationship()
+    owner: Mapped[Agent | None] = relationship()
+
+
+class CallRecord(Base):
+    """One call, written once from its CallEnded event (unique on the call id)."""
+
+    __tablename__ = "call_records"
+    __table_args__ = (
+        Index("ix_call_records_customer_id_started_at", "customer_id", "started_at"),
+        Index("ix_call_records_case_id", "case_id"),
+        Index("ix_call_records_started_at", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    caller: Mapped[str | None] = mapped_column(String(64))
+    caller_name: Mapped[str | None] = mapped_column(String(200))
+    dialed: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    agent: Mapped[str | None] = mapped_column(String(32))
+    """The answering agent's extension, as the PBX reported it."""
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    talk_seconds: Mapped[int | None] = mapped_column(Integer)
+    disposition: Mapped[str] = mapped_column(String(16))
+    recording: Mapped[str | None] = mapped_column(Text)
+    ivr_input: Mapped[str | None] = mapped_column(String(64))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """agents_rung, transfers, variables: kept for the record, not queried."""
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    written_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Note(Base):
+    """A note, optionally with a disposition code, on a call, a case or a customer."""
+
+    __tablename__ = "notes"
+    __table_args__ = (
+        CheckConstraint(
+            "call_record_id IS NOT NULL OR case_id IS NOT NULL OR customer_id IS NOT NULL",
+            name="target",
+        ),
+        Index("ix_notes_case_id", "case_id"),
+        Index("ix_notes_call_record_id", "call_record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_records.id", ondelete="CASCADE")
+    )
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    author_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL")
+    )
+    body: Mapped[str] = mapped_column(Text, default="")
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    """Outcome code chosen by the agent (``resolved``, ``callback``, ``sale``…)."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,73 @@
+"""The CRM side as the daemon runs it, built from Settings in one call.
+
+``cti/app.py`` (or the server) calls :func:`open_crm`, hands
+``crm.caller_lookup`` to the screen pop, runs ``crm.call_log.consume(sub)``
+on a bus subscription, and awaits :meth:`CrmRuntime.close` on shutdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from crm_sync.call_log import CallLogWriter
+from crm_sync.cases import CaseService
+from crm_sync.commands import normaliser_for
+from crm_sync.connectors.base import CrmConnector
+from crm_sync.connectors.http import HttpConnector
+from crm_sync.customers import CustomerService
+from crm_sync.db import Database
+from crm_sync.matching import CallerDirectory
+from crm_sync.migrations import upgrade
+from crm_sync.phones import PhoneNormaliser
+from crm_sync.screenpop_lookup import CrmCallerLookup
+from cti.config import Settings
+
+
+@dataclass(slots=True)
+class CrmRuntime:
+    """The running CRM side: what other parts of the hub are handed."""
+
+    database: Database
+    normaliser: PhoneNormaliser
+    directory: CallerDirectory
+    customers: CustomerService
+    cases: CaseService
+    call_log: CallLogWriter
+    caller_lookup: CrmCallerLookup
+    connector: CrmConnector | None
+
+    async def close(self) -> None:
+        """Stop the call-log replay, finish webhooks, close connections."""
+        await self.call_log.stop()
+        await self.cases.close()
+        if self.connector is not None:
+            await self.connector.close()
+        await self.directory.close()
+        await self.database.dispose()
+
+
+async def open_crm(settings: Settings, migrate: bool = True) -> CrmRuntime:
+    """Migrate (unless told not to), connect, and start replaying any spooled call records."""
+    if migrate:
+        await upgrade(settings.database.url)
+    database = Database(settings.database)
+    normaliser = normaliser_for(settings)
+    http = settings.crm.http
+    connector: CrmConnector | None = None
+    if http.lookup_url or http.webhook_url:
+        connector = HttpConnector(http, normaliser, Path(settings.crm.spool_dir))
+    directory = CallerDirectory.for_database(database, normaliser, settings.crm)
+    cases = CaseService(database, settings.crm, connector)
+    call_log = CallLogWriter(database, directory, settings.crm, connector=connector)
+    await call_log.start()
+    return CrmRuntime(
+        database=database,
+        normaliser=normaliser,
+        directory=directory,
+        customers=CustomerService(database, normaliser),
+        cases=cases,
+        call_log=call_log,
+        caller_lookup=CrmCallerLookup(directory, cases, database),
+        connector=connector,
+    )
