@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,87 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from cti.app import Hub, demo_banner
+
+    settings = load_settings(args.config)
+    if args.demo and settings.pbx != "simulator":
+        print("ctihub run --demo: the demo runs on the simulated PBX (pbx = \"simulator\")",
+              file=sys.stderr)
+        return 2
+    hub = Hub(settings, demo=args.demo)
+
+    def announce() -> None:
+        print(demo_banner(hub) if args.demo else f"ctihub running: panel {hub.panel_url}",
+              flush=True)
+
+    try:
+        asyncio.run(hub.run_until_signalled(on_started=announce))
+    except OSError as exc:
+        print(f"ctihub run: cannot start: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a bad scenario file, a bad template in the config
+        print(f"ctihub run: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from crm_sync.commands import db_upgrade
+
+    settings = load_settings(args.config)
+    asyncio.run(db_upgrade(settings))
+    print("database schema is up to date")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from crm_sync.commands import import_csv
+    from crm_sync.csv_io import CsvImportError
+
+    settings = load_settings(args.config)
+    try:
+        report = asyncio.run(
+            import_csv(settings, args.kind, args.file, strict=args.strict, show_progress=True)
+        )
+    except (CsvImportError, FileNotFoundError) as exc:
+        print(f"ctihub import: {exc}", file=sys.stderr)
+        return 2
+    for error in report.errors:
+        print(f"{args.file}: {error}", file=sys.stderr)
+    print(f"{report.imported} of {report.rows} {args.kind} rows imported"
+          + (f", {len(report.errors)} rejected" if report.errors else ""))
+    return 0 if report.ok else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    from crm_sync.commands import export_csv
+
+    settings = load_settings(args.config)
+    rows = asyncio.run(export_csv(settings, args.kind, args.file))
+    print(f"{rows} {args.kind} rows written to {args.file}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pbx_adapters.simulator import ScenarioError, load_scenario, run_virtual, write_transcript
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"ctihub simulate: {exc}", file=sys.stderr)
+        return 2
+    stream = run_virtual(scenario)
+    if args.out == "-":
+        count = write_transcript(stream, sys.stdout)
+    else:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            count = write_transcript(stream, fh)
+        print(f"{count} AMI messages written to {args.out}; "
+              f"replay it with: ctihub replay {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctihub", description=__doc__)
     parser.add_argument("-c", "--config", help="TOML configuration file", default=None)
@@ -48,6 +130,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate the configuration and exit")
     p.set_defaults(handler=_config_check)
+
+    p = sub.add_parser("run", help="run the daemon")
+    p.add_argument("--demo", action="store_true",
+                   help="seed demo CRM data and drive the simulated PBX with demo traffic")
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser("db", help="database maintenance")
+    db = p.add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="apply the schema migrations")
+    p.set_defaults(handler=_db_upgrade)
+
+    kinds = ("customers", "contracts", "cases")
+    p = sub.add_parser("import", help="import a CSV file (UTF-8, with or without BOM)")
+    p.add_argument("kind", choices=kinds)
+    p.add_argument("file")
+    p.add_argument("--strict", action="store_true", help="import nothing if any row is bad")
+    p.set_defaults(handler=_import)
+
+    p = sub.add_parser("export", help="export to a CSV file (UTF-8 with BOM)")
+    p.add_argument("kind", choices=kinds)
+    p.add_argument("file")
+    p.set_defaults(handler=_export)
+
+    p = sub.add_parser("simulate", help="play a scenario on virtual time into a .jsonl transcript")
+    p.add_argument("scenario", help="scenario TOML, e.g. config/scenarios/demo.toml")
+    p.add_argument("--out", default="-", help="output .jsonl (default: standard output)")
+    p.set_defaults(handler=_simulate)
     return parser
 
 
@@ -57,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         code: int = args.handler(args)
     except ConfigError as exc:

@@ -26,6 +26,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "CTIHUB_"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+"""Where ``config/`` lives in a source checkout (the demo's scenario is read from there)."""
 
 
 class ConfigError(Exception):
@@ -56,6 +58,20 @@ class AmiConfig(_Section):
     Asterisk sends it at login only to users with ``read=system``."""
     list_timeout: float = Field(30.0, gt=0)
     """Whole-list deadline for ``CoreShowChannels``/``QueueStatus`` and other event lists."""
+    originate_channel: str = "Local/{extension}@from-internal/n"
+    """Click-to-call rings this channel first (the agent's phone), then dials the number."""
+    originate_context: str = "from-internal"
+    """Dialplan context the number is dialled in once the agent answers."""
+    member_interface: str = "Local/{extension}@from-queue/n"
+    """Queue member interface of an agent, for pause/unpause (``PJSIP/{extension}`` on plain
+    Asterisk queues)."""
+
+    @field_validator("originate_channel", "member_interface")
+    @classmethod
+    def _has_extension(cls, value: str) -> str:
+        if "{extension}" not in value:
+            raise ValueError("must contain {extension}")
+        return value
 
 
 class TrackerConfig(_Section):
@@ -253,7 +269,7 @@ class SimulatorConfig(_Section):
     with Asterisk; only who listens on the AMI port changes.
     """
 
-    scenario: str = "config/scenarios/demo.toml"
+    scenario: str = str(PROJECT_ROOT / "config" / "scenarios" / "demo.toml")
     """Scenario TOML (PBX layout, scripted calls, random traffic); empty: the lab PBX, no calls."""
     host: str = "127.0.0.1"
     port: int = Field(5038, ge=0, le=65535)

@@ -1,0 +1,335 @@
+"""The daemon's wiring: every component built from Settings, started and stopped in order.
+
+This is the one place that knows all the parts. Data flows as DESIGN.md draws
+it: the PBX feed turns AMI into domain events and publishes them on the bus;
+the call log, the screen pops and (on Redis) the other nodes read the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from crm_sync import tracking_codes
+from crm_sync.commands import DEMO_PASSWORD, seed_demo
+from crm_sync.models import PhoneNumber
+from crm_sync.runtime import CrmRuntime, open_crm
+from cti.bus import EventBus, LocalBus
+from cti.config import AmiConfig, Settings
+from cti.events import Event
+from cti.redis_bus import RedisLease, RedisStreamBus
+from cti.tracker import CallTracker
+from pbx_adapters.ami_actions import AmiActions
+from pbx_adapters.fastagi import FastAgiServer
+from pbx_adapters.ivr import CaseStatus, IvrPrompts, IvrScripts
+from pbx_adapters.pbx_feed import PbxFeed
+from pbx_adapters.simulator import Simulator, simulator_from_settings
+from popup_server.app import create_app, start_server
+from popup_server.crm_backend import crm_panel_backends
+from popup_server.pbx_bridge import AmiPbxActions
+from popup_server.ports import PbxActionError
+
+log = logging.getLogger(__name__)
+
+
+class LinkHolderActions:
+    """Panel actions over whichever PBX feed this node drives right now.
+
+    With the Redis bus only the node holding the AMI lease has a link; on the
+    others click-to-call fails with a clear message rather than silently.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    def _current(self) -> AmiPbxActions:
+        feed = self._hub.feed
+        if feed is None:
+            raise PbxActionError("this hub node does not hold the PBX link right now")
+        ami = self._hub.ami_config
+        return AmiPbxActions(
+            AmiActions(feed.link),
+            originate_channel=ami.originate_channel,
+            originate_context=ami.originate_context,
+            member_interface=ami.member_interface,
+        )
+
+    async def originate(self, extension: str, number: str) -> None:
+        await self._current().originate(extension, number)
+
+    async def queue_pause(
+        self, extension: str, paused: bool, reason: str | None, queue: str | None = None
+    ) -> None:
+        await self._current().queue_pause(extension, paused, reason, queue)
+
+
+class CrmIvrDirectory:
+    """The IVR's view of the CRM (:class:`pbx_adapters.ivr.IvrDirectory`)."""
+
+    def __init__(self, crm: CrmRuntime, code_length: int) -> None:
+        self._crm = crm
+        self._code_length = code_length
+
+    def is_well_formed(self, code: str) -> bool:
+        return tracking_codes.is_well_formed(code, self._code_length)
+
+    async def contract_state(self, caller: str) -> str:
+        return await self._crm.directory.contract_state(caller)
+
+    async def case_by_code(self, code: str) -> CaseStatus | None:
+        found = await self._crm.cases.find_with_owner(code)
+        if found is None:
+            return None
+        case, owner = found
+        return CaseStatus(case.tracking_code, case.status, owner)
+
+
+@dataclass(slots=True)
+class _Running:
+    """What :class:`Hub` started, so that it can stop exactly that, in reverse."""
+
+    stops: list[tuple[str, Callable[[], Awaitable[object]]]] = field(default_factory=list)
+
+
+class Hub:
+    """The whole daemon on one node."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.tracker = CallTracker(settings.tracker)
+        self.bus: EventBus = self._make_bus()
+        self.panel_url: str | None = None
+        self.ami_port: int | None = None
+        self.agi_port: int | None = None
+        self._running = _Running()
+        self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
+        self.feed: PbxFeed | None = None
+        self.ami_config: AmiConfig = settings.ami
+
+    def _make_bus(self) -> EventBus:
+        config = self.settings.bus
+        if config.backend == "redis":
+            return RedisStreamBus.from_config(config)
+        return LocalBus(retention=config.retention)
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every component; on failure, stop what was started and re-raise."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        s = self.settings
+        self._on_stop("bus", self.bus.close)
+
+        if s.database.url.startswith("sqlite"):
+            _make_sqlite_dir(s.database.url)
+        if self.demo:
+            summary = await seed_demo(s)
+            log.info("demo data ready customers=%d users=%d", summary.customers, summary.users)
+        crm = await open_crm(s)
+        self._on_stop("crm", crm.close)
+        call_log_feed = await self.bus.subscribe("call-log")
+        self._on_stop("call-log subscription", call_log_feed.aclose)
+        self._spawn("call-log", crm.call_log.consume(call_log_feed))
+        self._on_stop("call-log catch-up", lambda: _caught_up(call_log_feed))
+        # Stopped before the call log: whatever the PBX feed produced is published first.
+        self._spawn("publisher", self._publish_forever())
+        self._on_stop("publisher drain", self._drain_outbox)
+
+        if s.agi.enabled:
+            scripts = IvrScripts(
+                CrmIvrDirectory(crm, s.crm.tracking_code_length),
+                IvrPrompts(
+                    contract_expired=s.agi.prompt_contract_expired,
+                    enter_code=s.agi.prompt_enter_code,
+                    invalid_code=s.agi.prompt_invalid_code,
+                    unknown_code=s.agi.prompt_invalid_code,
+                ),
+                lookup_timeout=s.agi.lookup_timeout,
+                code_length=s.crm.tracking_code_length,
+                attempts=s.agi.attempts,
+            )
+            agi = FastAgiServer(scripts.scripts(), allowed=s.agi.allowed_peers)
+            self.agi_port = await agi.start(s.agi.host, s.agi.port)
+            self._on_stop("fastagi", agi.stop)
+
+        self.ami_config = s.ami
+        if s.pbx == "simulator":
+            callers = await _demo_callers(crm) if self.demo else []
+            self.ami_config = await self._start_simulator(callers)
+        if s.bus.backend == "redis":
+            lease = RedisLease.from_config(s.bus)
+            self._spawn("ami-lease", lease.run(self._drive_pbx))
+            self._on_stop("ami-lease", lease.close)
+        else:
+            self._spawn("ami", self._drive_pbx())
+
+        actions = LinkHolderActions(self)
+        backends = crm_panel_backends(crm.database, crm.directory, crm.cases, actions)
+        app = create_app(s.http, backends, bus=self.bus)
+        runner, port = await start_server(app, s.http.host, s.http.port)
+        self._on_stop("panel", runner.cleanup)
+        self.panel_url = f"http://{_host_for_url(s.http.host)}:{port}/"
+
+    async def _drive_pbx(self) -> None:
+        """Hold the AMI link until cancelled (on the Redis bus: while this node holds the lease).
+
+        A fresh tracker and feed each time: after a lease change the PBX is re-read
+        from scratch rather than trusting state another node may have moved on from.
+        """
+        tracker = CallTracker(self.settings.tracker)
+        feed = PbxFeed(self.ami_config, tracker, self._outbox.put_nowait)
+        self.tracker, self.feed = tracker, feed
+        await feed.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.feed = None
+            await feed.close()
+
+    async def _start_simulator(self, callers: list[str]) -> AmiConfig:
+        s = self.settings
+        ami = s.ami
+        if not ami.secret.get_secret_value():
+            # The simulator and the hub share a fresh secret; nothing to configure.
+            ami = ami.model_copy(update={"secret": SecretStr(secrets.token_urlsafe(24))})
+            self.settings = s.model_copy(update={"ami": ami})
+        if self.agi_port is not None and not s.simulator.agi_port:
+            self.settings.simulator = s.simulator.model_copy(update={"agi_port": self.agi_port})
+        simulator: Simulator = simulator_from_settings(self.settings)
+        traffic = simulator.scenario.traffic
+        if callers and traffic is not None:
+            traffic.caller_pool = callers
+        port = await simulator.start()
+        self._on_stop("simulator", simulator.stop)
+        self.ami_port = port
+        return ami.model_copy(update={"host": s.simulator.host, "port": port})
+
+    async def stop(self) -> None:
+        """Stop everything that was started, newest first; never raises."""
+        running, self._running = self._running, _Running()
+        for name, stop in reversed(running.stops):
+            try:
+                await asyncio.wait_for(stop(), 10)
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+    async def run_until_signalled(self, on_started: Callable[[], None] | None = None) -> None:
+        """Start, wait for SIGINT/SIGTERM, stop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        if on_started is not None:
+            on_started()
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down")
+            await self.stop()
+
+    # ---- plumbing ----------------------------------------------------------
+
+    def _on_stop(self, name: str, stop: Callable[[], Awaitable[object]]) -> None:
+        self._running.stops.append((name, stop))
+
+    def _spawn(self, name: str, work: Awaitable[object]) -> None:
+        """Run ``work`` as a task owned by the hub, cancelled at its place in the stop order."""
+
+        async def guarded() -> object:
+            try:
+                return await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("component %s stopped with an error", name)
+                raise
+
+        task = asyncio.create_task(guarded(), name=name)
+
+        async def cancel() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+        self._on_stop(name, cancel)
+
+    async def _drain_outbox(self) -> None:
+        while not self._outbox.empty():
+            await asyncio.sleep(0.01)
+
+    async def _publish_forever(self) -> None:
+        """Publish the feed's batches in order; the feed itself never waits on the bus."""
+        while True:
+            batch = await self._outbox.get()
+            try:
+                await self.bus.publish(batch)
+            except Exception:
+                # The call log spools what it sees; a batch the bus refused is logged
+                # with its call ids so nothing vanishes silently.
+                ids = sorted({getattr(e, "call_id", "") for e in batch} - {""})
+                log.exception("bus publish failed events=%d calls=%s", len(batch), ids)
+
+
+async def _demo_callers(crm: CrmRuntime) -> list[str]:
+    """The demo's callers: mostly the CRM's customers (as their numbers were entered, in
+    every format), some strangers, so that pops show both matches and "new customer"."""
+    async with crm.database.engine.connect() as conn:
+        rows = await conn.execute(
+            select(PhoneNumber.raw).where(PhoneNumber.e164.is_not(None)).limit(200)
+        )
+        known = [raw for (raw,) in rows]
+    strangers = ["+989350001122", "02199887766", "09191112233", "anonymous"]
+    return known + strangers
+
+
+async def _caught_up(subscription: object) -> None:
+    """Let an in-process subscriber finish what was published (Redis keeps its cursor)."""
+    while getattr(subscription, "lag", 0) > 0:
+        await asyncio.sleep(0.01)
+
+
+def _make_sqlite_dir(url: str) -> None:
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _host_for_url(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+def demo_banner(hub: Hub) -> str:
+    """What ``ctihub run --demo`` prints once everything is up."""
+    lines = [
+        "",
+        "ctihub is running on its embedded default (SQLite, in-process bus, simulated PBX).",
+        f"  agent panel:  {hub.panel_url}",
+        f"  logins (password {DEMO_PASSWORD}):",
+        "    ali   agent 1001     sara  agent 1002     reza  agent 1003",
+        "    maryam  supervisor   admin  admin",
+        f"  simulated AMI on 127.0.0.1:{hub.ami_port}, FastAGI IVR on port {hub.agi_port}",
+        "  calls arrive on their own; Ctrl-C stops.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+__all__ = ["CrmIvrDirectory", "Hub", "LinkHolderActions", "demo_banner"]

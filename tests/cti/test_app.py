@@ -1,0 +1,123 @@
+"""The whole daemon, end to end: simulated PBX over real AMI and FastAGI, SQLite CRM,
+in-process bus, panel server; calls placed by scenario land in the call log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientSession
+from sqlalchemy import text
+
+from crm_sync.commands import DEMO_PASSWORD
+from cti.app import Hub
+from cti.config import Settings, load_settings
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "config" / "scenarios"
+
+
+def settings_for(tmp_path: Path, scenario: str, **extra: str) -> Settings:
+    env = {
+        "CTIHUB_PBX": "simulator",
+        "CTIHUB_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/hub.sqlite3",
+        "CTIHUB_CRM__SPOOL_DIR": str(tmp_path / "spool"),
+        "CTIHUB_SIMULATOR__SCENARIO": str(SCENARIOS / scenario),
+        "CTIHUB_SIMULATOR__PORT": "0",
+        "CTIHUB_SIMULATOR__SPEED": "10",
+        "CTIHUB_AGI__PORT": "0",
+        "CTIHUB_HTTP__PORT": "0",
+        **extra,
+    }
+    return load_settings(None, env=env)
+
+
+async def call_records(hub: Hub, count: int, timeout: float = 20.0) -> list[dict[str, object]]:
+    from crm_sync.db import Database
+
+    database = Database(hub.settings.database)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                async with database.engine.connect() as conn:
+                    rows = (await conn.execute(text("select * from call_records"))).mappings()
+                    records = [dict(r) for r in rows]
+                if len(records) >= count:
+                    return records
+                await asyncio.sleep(0.1)
+    finally:
+        await database.dispose()
+
+
+async def test_ivr_call_through_the_whole_hub_is_logged_with_its_case(tmp_path: Path) -> None:
+    """The IVR decides here (the hub's FastAGI, the demo CRM), not the scenario script."""
+    hub = Hub(settings_for(tmp_path, "ivr_tracking_code.toml"), demo=True)
+    await hub.start()
+    try:
+        (record,) = await call_records(hub, 1)
+    finally:
+        await hub.stop()
+    assert record["direction"] == "inbound"
+    assert record["caller"] == "+982133445566"
+    assert record["dialed"] == "2188000001"
+    assert (record["queue"], record["agent"]) == ("support", "1002")
+    assert record["disposition"] == "answered"
+    assert record["ivr_input"] == "40012345"
+    assert record["customer_id"] is not None and record["case_id"] is not None
+
+
+async def test_expired_contract_caller_is_not_queued_through_the_whole_hub(tmp_path: Path) -> None:
+    hub = Hub(settings_for(tmp_path, "ivr_contract_expired.toml"), demo=True)
+    await hub.start()
+    try:
+        (record,) = await call_records(hub, 1)
+    finally:
+        await hub.stop()
+    assert (record["disposition"], record["queue"], record["agent"]) == ("ivr", None, None)
+
+
+async def test_agent_logs_in_and_gets_the_pop_before_answering(tmp_path: Path) -> None:
+    hub = Hub(
+        settings_for(tmp_path, "inbound_answered.toml", CTIHUB_SIMULATOR__SPEED="1"),
+        demo=True,
+    )
+    await hub.start()
+    try:
+        base = hub.panel_url
+        assert base is not None
+        async with ClientSession() as http:
+            login = await http.post(
+                f"{base}api/v1/login", json={"username": "ali", "password": DEMO_PASSWORD}
+            )
+            assert login.status == 200, await login.text()
+            token = (await login.json())["token"]
+            origin = base.rstrip("/")
+            async with http.ws_connect(f"{base}ws/agent", headers={"Origin": origin}) as ws:
+                await ws.send_json({"type": "auth", "token": token})
+                pop = None
+                async with asyncio.timeout(20):
+                    async for message in ws:
+                        data = json.loads(message.data)
+                        if data.get("type") == "pop":
+                            pop = data
+                            break
+        assert pop is not None
+        call = pop["call"]
+        assert call["caller"]["normalised"] == "+982188776655"
+        assert (call["state"], call["queue"], call["answered_at"]) == ("ringing", "support", None)
+        (customer,) = call["match"]["customers"]
+        assert customer["contract"]["state"] == "active"
+        assert customer["open_cases"], "the seeded customer has an open case"
+    finally:
+        await hub.stop()
+
+
+async def test_hub_stops_cleanly_and_frees_its_ports(tmp_path: Path) -> None:
+    hub = Hub(settings_for(tmp_path, "inbound_answered.toml"), demo=False)
+    await hub.start()
+    ports = (hub.ami_port, hub.agi_port)
+    await hub.stop()
+    for port in ports:
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", port)
