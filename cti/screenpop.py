@@ -1,0 +1,418 @@
+"""Screen-pop assembly: domain events in, messages for agents' panels out.
+
+:class:`ScreenPops` is fed the tracker's domain events in order and answers
+each with the :class:`Outgoing` messages to send, each addressed to the
+extensions that must see it. It keeps the live state of every call that rang
+an agent, so a panel that reconnects can be given its calls again
+(:meth:`ScreenPops.snapshot`). Its only I/O is the :class:`CallerLookup` it is
+given, awaited once per call (not per agent rung, not per update).
+
+The JSON form of every message is in ``docs/events.md`` (``v`` =
+:data:`POP_SCHEMA_VERSION`). Messages are plain dicts so that the server
+encodes each one once, whatever the number of sockets it goes to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from cti.events import (
+    AgentRinging,
+    AgentRingStopped,
+    CallAnswered,
+    CallEnded,
+    CallHeld,
+    CallResumed,
+    CallStarted,
+    CallTransferred,
+    Event,
+    QueueMemberChanged,
+)
+
+logger = logging.getLogger(__name__)
+
+POP_SCHEMA_VERSION = 1
+"""Version of the websocket message forms; bumped on any incompatible change."""
+
+MatchStatus = Literal["matched", "unknown", "extension", "unavailable"]
+CallState = Literal["ringing", "talking", "held", "transferred", "ended"]
+
+_ENDED_KEPT_PER_AGENT = 3
+"""Ended calls kept per agent so a panel reconnecting during wrap-up still has them."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerInfo:
+    """Who is calling, as the CRM sees it.
+
+    ``customers`` are JSON-ready mappings, best match first, each with at
+    least ``id``, ``name``, ``vip``, ``language``, ``address``, ``contract``
+    (``state``, ``plan``, ``ends_on``), ``open_cases`` and ``recent_calls``
+    (see ``docs/events.md``).
+    """
+
+    presented: str | None
+    normalised: str | None
+    status: MatchStatus
+    customers: tuple[Mapping[str, Any], ...] = ()
+
+
+class CallerLookup(Protocol):
+    """The CRM as the screen pop needs it; implemented over ``crm_sync`` by the server."""
+
+    async def lookup(self, number: str | None) -> CallerInfo:
+        """The customers behind ``number`` (as presented by the PBX)."""
+        ...
+
+    async def case_by_code(self, code: str) -> Mapping[str, Any] | None:
+        """The case a tracking code (typed in the IVR) names, JSON-ready, or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message and the agent extensions it goes to (and to no one else)."""
+
+    extensions: tuple[str, ...]
+    message: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _LiveCall:
+    call_id: str
+    caller: str | None = None
+    caller_name: str | None = None
+    dialed: str | None = None
+    direction: str | None = None
+    queue: str | None = None
+    wait_seconds: int | None = None
+    ivr_input: str | None = None
+    ivr_case: Mapping[str, Any] | None = None
+    info: CallerInfo | None = None
+    state: CallState = "ringing"
+    agent: str | None = None
+    ringing: dict[str, float | None] = field(default_factory=dict)
+    rang_at: float | None = None
+    answered_at: float | None = None
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    ended: dict[str, Any] | None = None
+
+    def note(self, what: str, agent: str | None, at: float | None, **extra: Any) -> None:
+        self.timeline.append({"event": what, "agent": agent, "at": at, **extra})
+
+    def attached(self) -> tuple[str, ...]:
+        """Extensions whose panel shows this call now: the one talking and those ringing."""
+        out = list(self.ringing)
+        if self.agent is not None and self.agent not in self.ringing:
+            out.append(self.agent)
+        return tuple(out)
+
+    def status_fields(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "agent": self.agent,
+            "queue": self.queue,
+            "wait_seconds": self.wait_seconds,
+            "rang_at": self.rang_at,
+            "answered_at": self.answered_at,
+            "transfers": list(self.transfers),
+            "timeline": list(self.timeline),
+            "ended": self.ended,
+        }
+
+    def pop_body(self) -> dict[str, Any]:
+        info = self.info
+        body = {
+            "call_id": self.call_id,
+            "direction": self.direction,
+            "caller": {
+                "presented": self.caller,
+                "normalised": info.normalised if info else None,
+                "name": self.caller_name,
+            },
+            "dialed": self.dialed,
+            "match": {
+                "status": info.status if info else "unavailable",
+                "customers": [dict(c) for c in info.customers] if info else [],
+            },
+            "ivr": (
+                None
+                if self.ivr_input is None
+                else {
+                    "input": self.ivr_input,
+                    "case": dict(self.ivr_case) if self.ivr_case else None,
+                }
+            ),
+        }
+        body.update(self.status_fields())
+        return body
+
+
+class ScreenPops:
+    """Turns domain events into pops and pop updates for the agents concerned."""
+
+    def __init__(self, lookup: CallerLookup, *, lookup_timeout: float = 1.0) -> None:
+        self._lookup = lookup
+        self._lookup_timeout = lookup_timeout
+        self._calls: dict[str, _LiveCall] = {}
+        self._ended: dict[str, deque[_LiveCall]] = {}
+        self._members: dict[str, dict[str, dict[str, Any]]] = {}
+
+    @property
+    def live_calls(self) -> int:
+        """Calls currently tracked (started and not yet ended)."""
+        return len(self._calls)
+
+    async def handle(self, event: Event) -> list[Outgoing]:
+        """The messages ``event`` causes; events must be fed in the order they happened."""
+        if isinstance(event, AgentRinging):
+            return await self._on_ringing(event)
+        if isinstance(event, CallStarted):
+            call = self._call(event.call_id)
+            call.caller, call.caller_name = event.caller, event.caller_name
+            call.dialed, call.direction = event.dialed, event.direction
+            return []
+        if isinstance(event, AgentRingStopped):
+            return self._on_ring_stopped(event)
+        if isinstance(event, CallAnswered):
+            return await self._on_answered(event)
+        if isinstance(event, CallHeld | CallResumed):
+            return self._on_hold(event)
+        if isinstance(event, CallTransferred):
+            return self._on_transferred(event)
+        if isinstance(event, CallEnded):
+            return self._on_ended(event)
+        if isinstance(event, QueueMemberChanged):
+            return self._on_member(event)
+        return []
+
+    def snapshot(self, extensions: tuple[str, ...] | list[str] | set[str]) -> list[dict[str, Any]]:
+        """What a (re)connecting panel for ``extensions`` must show: member states, then pops."""
+        wanted = set(extensions)
+        out: list[dict[str, Any]] = []
+        for extension in sorted(wanted):
+            for queue, member in sorted(self._members.get(extension, {}).items()):
+                out.append(_member_message(extension, queue, member))
+            for call in self._ended.get(extension, ()):
+                out.append(_pop_message(call, extension))
+        for call in self._calls.values():
+            for extension in call.attached():
+                if extension in wanted:
+                    out.append(_pop_message(call, extension))
+        return out
+
+    def call_for(self, call_id: str, extensions: set[str]) -> dict[str, Any] | None:
+        """The pop body of a call, only if one of ``extensions`` is or was on it."""
+        call = self._calls.get(call_id)
+        if call is None:
+            for ended in self._ended.values():
+                call = next((c for c in ended if c.call_id == call_id), None)
+                if call is not None:
+                    break
+        if call is None:
+            return None
+        involved = set(call.attached()) | {e["agent"] for e in call.timeline if e["agent"]}
+        if not involved & extensions:
+            return None
+        return call.pop_body()
+
+    # Event handlers.
+
+    def _call(self, call_id: str) -> _LiveCall:
+        call = self._calls.get(call_id)
+        if call is None:
+            call = self._calls[call_id] = _LiveCall(call_id)
+        return call
+
+    async def _on_ringing(self, event: AgentRinging) -> list[Outgoing]:
+        call = self._call(event.call_id)
+        call.caller = event.caller if event.caller is not None else call.caller
+        call.caller_name = event.caller_name or call.caller_name
+        call.dialed = event.dialed or call.dialed
+        call.queue = event.queue or call.queue
+        call.wait_seconds = event.wait_seconds
+        if event.ivr_input and call.ivr_input != event.ivr_input:
+            call.ivr_input = event.ivr_input
+            call.ivr_case = await self._case(event.ivr_input, event.call_id)
+        if call.info is None:
+            call.info = await self._caller(call)
+        if call.state in ("transferred", "ended"):
+            call.state = "ringing"
+        if call.state == "ringing":
+            call.rang_at = event.at
+        call.ringing[event.agent] = event.at
+        call.note("ringing", event.agent, event.at)
+        return [Outgoing((event.agent,), _pop_message(call, event.agent))]
+
+    def _on_ring_stopped(self, event: AgentRingStopped) -> list[Outgoing]:
+        call = self._calls.get(event.call_id)
+        if call is None or event.agent not in call.ringing:
+            return []
+        del call.ringing[event.agent]
+        call.note("ring_stopped", event.agent, event.at, reason=event.reason)
+        return [Outgoing((event.agent,), _withdrawn(call.call_id, event.reason, event.at))]
+
+    async def _on_answered(self, event: CallAnswered) -> list[Outgoing]:
+        call = self._call(event.call_id)
+        out: list[Outgoing] = []
+        if event.agent is None:
+            return out
+        was_ringing = event.agent in call.ringing
+        call.ringing.pop(event.agent, None)
+        for other in list(call.ringing):
+            del call.ringing[other]
+            call.note("ring_stopped", other, event.at, reason="answered_elsewhere")
+            out.append(Outgoing((other,), _withdrawn(call.call_id, "answered_elsewhere", event.at)))
+        call.state, call.agent, call.answered_at = "talking", event.agent, event.at
+        call.queue = event.queue or call.queue
+        call.note("answered", event.agent, event.at)
+        if was_ringing:
+            out.append(Outgoing((event.agent,), _update(call, "answered", event.at)))
+        else:
+            # Answered without a ring we saw (direct call, resync): pop now, late but complete.
+            if call.info is None:
+                call.info = await self._caller(call)
+            out.append(Outgoing((event.agent,), _pop_message(call, event.agent)))
+        return out
+
+    def _on_hold(self, event: CallHeld | CallResumed) -> list[Outgoing]:
+        call = self._calls.get(event.call_id)
+        if call is None or call.agent is None:
+            return []
+        change = "held" if isinstance(event, CallHeld) else "resumed"
+        call.state = "held" if change == "held" else "talking"
+        call.note(change, event.agent, event.at)
+        return [Outgoing((call.agent,), _update(call, change, event.at))]
+
+    def _on_transferred(self, event: CallTransferred) -> list[Outgoing]:
+        call = self._calls.get(event.call_id)
+        if call is None:
+            return []
+        transfer = {"from": event.from_agent, "to": event.to, "kind": event.kind, "at": event.at}
+        call.transfers.append(transfer)
+        call.note("transferred", event.from_agent, event.at, to=event.to, kind=event.kind)
+        recipients = call.attached()
+        call.state = "transferred"
+        message = _update(call, "transferred", event.at)
+        # The transferring agent keeps the pop for notes; the next AgentRinging pops the target.
+        if event.from_agent is not None and call.agent == event.from_agent:
+            call.agent = None
+            self._keep_ended(event.from_agent, call)
+        return [Outgoing(recipients, message)] if recipients else []
+
+    def _on_ended(self, event: CallEnded) -> list[Outgoing]:
+        call = self._calls.pop(event.call_id, None)
+        if call is None:
+            return []
+        case_code = dict(event.variables).get("CTIHUB_CASE") or None
+        call.ended = {
+            "disposition": event.disposition,
+            "talk_seconds": event.talk_seconds,
+            "wait_seconds": event.wait_seconds,
+            "case": case_code,
+            "at": event.ended_at,
+        }
+        call.state = "ended"
+        call.note("ended", event.agent, event.ended_at)
+        out: list[Outgoing] = []
+        for ringing in list(call.ringing):
+            withdrawn = _withdrawn(call.call_id, "caller_left", event.ended_at)
+            out.append(Outgoing((ringing,), withdrawn))
+        call.ringing.clear()
+        involved = {e["agent"] for e in call.timeline if e["event"] == "answered" and e["agent"]}
+        if involved:
+            out.append(Outgoing(tuple(sorted(involved)), _update(call, "ended", event.ended_at)))
+        for extension in involved:
+            self._keep_ended(extension, call)
+        return out
+
+    def _on_member(self, event: QueueMemberChanged) -> list[Outgoing]:
+        member = {
+            "state": event.state,
+            "paused": event.paused,
+            "paused_reason": event.paused_reason,
+            "in_call": event.in_call,
+            "at": event.at,
+        }
+        self._members.setdefault(event.agent, {})[event.queue] = member
+        return [Outgoing((event.agent,), _member_message(event.agent, event.queue, member))]
+
+    # Lookups: bounded in time; a slow or failing CRM gives a pop without customers.
+
+    async def _caller(self, call: _LiveCall) -> CallerInfo:
+        try:
+            async with asyncio.timeout(self._lookup_timeout):
+                return await self._lookup.lookup(call.caller)
+        except TimeoutError:
+            logger.warning(
+                "caller lookup timed out call_id=%s timeout=%s", call.call_id, self._lookup_timeout
+            )
+        except Exception:
+            logger.exception("caller lookup failed call_id=%s", call.call_id)
+        return CallerInfo(call.caller, None, "unavailable")
+
+    async def _case(self, code: str, call_id: str) -> Mapping[str, Any] | None:
+        try:
+            async with asyncio.timeout(self._lookup_timeout):
+                return await self._lookup.case_by_code(code)
+        except TimeoutError:
+            logger.warning("case lookup timed out call_id=%s", call_id)
+        except Exception:
+            logger.exception("case lookup failed call_id=%s", call_id)
+        return None
+
+    def _keep_ended(self, extension: str, call: _LiveCall) -> None:
+        kept = self._ended.setdefault(extension, deque(maxlen=_ENDED_KEPT_PER_AGENT))
+        if call in kept:
+            kept.remove(call)
+        kept.append(call)
+
+
+def _pop_message(call: _LiveCall, extension: str) -> dict[str, Any]:
+    return {"v": POP_SCHEMA_VERSION, "type": "pop", "extension": extension, "call": call.pop_body()}
+
+
+def _update(call: _LiveCall, change: str, at: float | None) -> dict[str, Any]:
+    return {
+        "v": POP_SCHEMA_VERSION,
+        "type": "call_update",
+        "call_id": call.call_id,
+        "change": change,
+        "at": at,
+        "call": call.status_fields(),
+    }
+
+
+def _withdrawn(call_id: str, reason: str, at: float | None) -> dict[str, Any]:
+    return {
+        "v": POP_SCHEMA_VERSION,
+        "type": "pop_withdrawn",
+        "call_id": call_id,
+        "reason": reason,
+        "at": at,
+    }
+
+
+def _member_message(extension: str, queue: str, member: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "v": POP_SCHEMA_VERSION,
+        "type": "queue_member",
+        "extension": extension,
+        "queue": queue,
+        **member,
+    }
+
+
+__all__ = [
+    "POP_SCHEMA_VERSION",
+    "CallerInfo",
+    "CallerLookup",
+    "Outgoing",
+    "ScreenPops",
+]

@@ -1,0 +1,170 @@
+"""The panel server's aiohttp application: static panel, agent and supervisor websockets, REST API.
+
+:func:`create_app` builds it from the ``[http]`` configuration and the hub's
+parts; :func:`start_server` runs it on a socket. When given a bus, the app
+owns a :class:`~popup_server.pop_feed.PopFeed` task for its lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from cti.bus import EventBus
+from cti.config import PopupConfig
+from cti.screenpop import CallerLookup, ScreenPops
+from popup_server.api import Api, ApiServices
+from popup_server.auth import LoginRateLimiter, TokenSigner, UserStore
+from popup_server.pop_feed import PopFeed
+from popup_server.ports import CallHistory, CaseDesk, PbxActions, Phonebook
+from popup_server.ws_agent import AgentHub, AgentSocketHandler
+from popup_server.ws_supervisor import SupervisorHub, SupervisorSocketHandler
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+HUB_KEY = web.AppKey("hub", AgentHub)
+FEED_KEY = web.AppKey("feed", PopFeed)
+SIGNER_KEY = web.AppKey("signer", TokenSigner)
+SUPERVISORS_KEY = web.AppKey("supervisors", SupervisorHub)
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PanelBackends:
+    """The hub's parts the panel server talks to (see :mod:`popup_server.ports`)."""
+
+    users: UserStore
+    lookup: CallerLookup
+    pbx: PbxActions
+    phonebook: Phonebook
+    cases: CaseDesk
+    history: CallHistory
+
+
+def allowed_origins(config: PopupConfig) -> frozenset[str]:
+    """The public URL's origin plus the configured extra origins."""
+    parts = urlsplit(config.public_url)
+    origins = {f"{parts.scheme}://{parts.netloc}"} if parts.scheme and parts.netloc else set()
+    origins |= {o.rstrip("/") for o in config.allowed_origins}
+    return frozenset(origins)
+
+
+def _token_key(config: PopupConfig) -> bytes:
+    secret = config.secret_key.get_secret_value()
+    if secret:
+        return secret.encode()
+    logger.warning("http.secret_key is empty: using a random key; logins end at restart")
+    return secrets.token_bytes(32)
+
+
+@web.middleware
+async def _security_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", _CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def create_app(
+    config: PopupConfig,
+    backends: PanelBackends,
+    *,
+    bus: EventBus | None = None,
+    pops: ScreenPops | None = None,
+    feed_name: str = "popup",
+) -> web.Application:
+    """The panel application; with ``bus``, it pops for every ring published on it.
+
+    ``feed_name`` names this server's bus subscription; with several hub nodes
+    on one Redis bus give each its own (``"<node>/popup"``).
+    """
+    pops = pops or ScreenPops(backends.lookup)
+    hub = AgentHub(pops)
+    signer = TokenSigner(_token_key(config), config.token_ttl_seconds)
+    origins = allowed_origins(config)
+    app = web.Application(middlewares=[_security_headers], client_max_size=256 * 1024)
+    app[HUB_KEY] = hub
+    app[SIGNER_KEY] = signer
+    api = Api(
+        ApiServices(
+            users=backends.users,
+            signer=signer,
+            limiter=LoginRateLimiter(config.login_max_failures, config.login_window_seconds),
+            hub=hub,
+            pbx=backends.pbx,
+            phonebook=backends.phonebook,
+            cases=backends.cases,
+            history=backends.history,
+            trusted_proxies=frozenset(config.trusted_proxies),
+        )
+    )
+    app.add_routes(api.routes())
+    sockets = AgentSocketHandler(
+        hub, signer, origins, config.heartbeat_seconds, config.auth_timeout_seconds
+    )
+    app.router.add_get("/ws/agent", sockets.handle)
+    supervisors = SupervisorHub()
+    app[SUPERVISORS_KEY] = supervisors
+    supervisor_sockets = SupervisorSocketHandler(
+        supervisors, signer, origins, config.heartbeat_seconds, config.auth_timeout_seconds
+    )
+    app.router.add_get("/ws/supervisor", supervisor_sockets.handle)
+
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "index.html")
+
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+
+    if bus is not None:
+        feed = PopFeed(bus, hub, supervisors, name=feed_name)
+        app[FEED_KEY] = feed
+
+        async def run_feed(app: web.Application) -> AsyncIterator[None]:
+            task = asyncio.create_task(feed.run(), name="pop-feed")
+            await feed.wait_started()
+            yield
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        app.cleanup_ctx.append(run_feed)
+
+    async def close_sockets(app: web.Application) -> None:
+        await hub.close_all()
+
+    app.on_shutdown.append(close_sockets)
+    return app
+
+
+async def start_server(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (0: any free port); returns the runner and the port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    logger.info("panel server listening host=%s port=%s", host, bound)
+    return runner, int(bound)

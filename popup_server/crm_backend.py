@@ -1,0 +1,239 @@
+"""The panel's CRM interfaces implemented over ``crm_sync`` (SQLite or PostgreSQL).
+
+One class per interface of :mod:`popup_server.ports` (and the screen pop's
+:class:`cti.screenpop.CallerLookup`), each built from the ``crm_sync`` object
+that owns the data. Panel user ids are ``agents.id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from crm_sync.cases import CaseError, CaseService
+from crm_sync.db import Database
+from crm_sync.matching import CallerDirectory
+from crm_sync.models import Agent, CallRecord, Case, Customer, PhoneNumber
+from crm_sync.passwords import verify_password
+from crm_sync.phones import PhoneNormaliser
+from cti.screenpop import CallerInfo
+from popup_server.app import PanelBackends
+from popup_server.auth import ROLES, Role, User
+from popup_server.ports import CrmError, PbxActions
+
+# Verified when the username is unknown, so timing does not reveal which names exist.
+_DUMMY_HASH = (
+    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
+
+
+def case_json(case: Case) -> dict[str, Any]:
+    """A case as the panel shows it."""
+    return {
+        "id": case.id,
+        "tracking_code": case.tracking_code,
+        "subject": case.subject,
+        "status": case.status,
+        "priority": case.priority,
+        "due_at": case.due_at.isoformat() if case.due_at else None,
+        "customer_id": case.customer_id,
+    }
+
+
+class CrmCallerLookup:
+    """:class:`cti.screenpop.CallerLookup` over :class:`crm_sync.matching.CallerDirectory`."""
+
+    def __init__(self, directory: CallerDirectory, cases: CaseService) -> None:
+        self._directory = directory
+        self._cases = cases
+
+    async def lookup(self, number: str | None) -> CallerInfo:
+        match = await self._directory.lookup(number)
+        customers = tuple(match.to_dict()["customers"])
+        return CallerInfo(number, match.number.e164, match.status, customers)
+
+    async def case_by_code(self, code: str) -> Mapping[str, Any] | None:
+        case = await self._cases.find_by_code(code)
+        return case_json(case) if case is not None else None
+
+
+class CrmUserStore:
+    """:class:`popup_server.auth.UserStore` over the ``agents`` table."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        async with self._db.sessions() as session:
+            agent = await session.scalar(
+                select(Agent).where(Agent.username == username, Agent.active.is_(True))
+            )
+        stored = agent.password_hash if agent is not None and agent.password_hash else _DUMMY_HASH
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        return _user(agent) if agent is not None and ok else None
+
+    async def get(self, user_id: int) -> User | None:
+        async with self._db.sessions() as session:
+            agent = await session.get(Agent, user_id)
+        return _user(agent) if agent is not None and agent.active else None
+
+
+def _user(agent: Agent) -> User:
+    role: Role = "agent"
+    for known in ROLES:
+        if agent.role == known:
+            role = known
+    return User(
+        id=agent.id,
+        username=agent.username,
+        name=agent.name,
+        role=role,
+        extensions=(agent.extension,) if agent.extension else (),
+    )
+
+
+class CrmPhonebook:
+    """:class:`popup_server.ports.Phonebook`: name prefix, or number (exact, then last digits)."""
+
+    def __init__(self, database: Database, normaliser: PhoneNormaliser) -> None:
+        self._db = database
+        self._normaliser = normaliser
+
+    async def search(self, query: str, limit: int) -> list[dict[str, Any]]:
+        digits = "".join(ch for ch in query if ch.isdigit())
+        async with self._db.sessions() as session:
+            if len(digits) >= 4:
+                e164 = self._normaliser.e164(query)
+                tail = digits[::-1]
+                condition = or_(
+                    PhoneNumber.e164 == e164 if e164 else False,
+                    # Reversed digits make "ends with these digits" an index range scan.
+                    PhoneNumber.reversed_digits.startswith(tail, autoescape=True),
+                )
+                ids = select(PhoneNumber.customer_id).where(condition).limit(limit)
+                statement = select(Customer).where(Customer.id.in_(ids))
+            else:
+                statement = select(Customer).where(
+                    Customer.name.ilike(query.strip() + "%", escape="\\")
+                )
+            customers = (
+                await session.scalars(statement.order_by(Customer.name).limit(limit))
+            ).all()
+            return [
+                {
+                    "customer_id": c.id,
+                    "name": c.name,
+                    "company": c.name if c.kind == "company" else None,
+                    "vip": c.vip,
+                    "numbers": [{"raw": p.raw, "e164": p.e164, "kind": p.kind} for p in c.phones],
+                }
+                for c in customers
+            ]
+
+
+class CrmCaseDesk:
+    """:class:`popup_server.ports.CaseDesk` over :class:`crm_sync.cases.CaseService`."""
+
+    def __init__(self, database: Database, cases: CaseService) -> None:
+        self._db = database
+        self._cases = cases
+
+    async def open_case(
+        self, *, customer_id: int | None, subject: str, call_id: str | None, agent_user_id: int
+    ) -> dict[str, Any]:
+        try:
+            case = await self._cases.open_case(
+                customer_id=customer_id,
+                subject=subject,
+                owner_agent_id=agent_user_id,
+                call_id=call_id,
+            )
+        except CaseError as exc:
+            raise CrmError(str(exc)) from exc
+        return case_json(case)
+
+    async def find_case(self, tracking_code: str) -> dict[str, Any] | None:
+        case = await self._cases.find_by_code(tracking_code)
+        return case_json(case) if case is not None else None
+
+    async def wrap_up(
+        self,
+        *,
+        call_id: str,
+        customer_id: int | None,
+        case_id: int | None,
+        agent_user_id: int,
+        note: str,
+        disposition: str | None,
+    ) -> dict[str, Any]:
+        async with self._db.sessions() as session:
+            record_id = await session.scalar(
+                select(CallRecord.id).where(CallRecord.call_id == call_id)
+            )
+        try:
+            saved = await self._cases.add_note(
+                body=note,
+                case_id=case_id,
+                call_record_id=record_id,
+                customer_id=customer_id,
+                author_agent_id=agent_user_id,
+                disposition=disposition,
+            )
+        except CaseError as exc:
+            raise CrmError(
+                f"{exc}; the call is not in the call log yet and has no customer or case"
+            ) from exc
+        return {"id": saved.id}
+
+
+class CrmCallHistory:
+    """:class:`popup_server.ports.CallHistory` over ``call_records`` (today = since 00:00 UTC)."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def today(self, extensions: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+        if not extensions:
+            return []
+        midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        async with self._db.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(CallRecord, Customer.name)
+                    .outerjoin(Customer, Customer.id == CallRecord.customer_id)
+                    .where(CallRecord.agent.in_(extensions), CallRecord.started_at >= midnight)
+                    .order_by(CallRecord.started_at.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            {
+                "call_id": r.call_id,
+                "started_at": r.started_at.isoformat() if r.started_at else None,
+                "caller": r.caller,
+                "customer_name": name,
+                "queue": r.queue,
+                "agent": r.agent,
+                "talk_seconds": r.talk_seconds,
+                "disposition": r.disposition,
+            }
+            for r, name in rows
+        ]
+
+
+def crm_panel_backends(
+    database: Database, directory: CallerDirectory, cases: CaseService, pbx: PbxActions
+) -> PanelBackends:
+    """Every panel backend over one ``crm_sync`` database, plus the PBX actions."""
+    return PanelBackends(
+        users=CrmUserStore(database),
+        lookup=CrmCallerLookup(directory, cases),
+        pbx=pbx,
+        phonebook=CrmPhonebook(database, directory.normaliser),
+        cases=CrmCaseDesk(database, cases),
+        history=CrmCallHistory(database),
+    )

@@ -1,0 +1,170 @@
+"""In-memory CRM and PBX stand-ins: for tests, the benchmark and a database-less demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cti.screenpop import CallerInfo
+from popup_server.ports import CrmError
+
+
+@dataclass(slots=True)
+class MemoryCrm:
+    """Customers keyed by normalised number; implements the lookup, phonebook and case desk.
+
+    ``normalise`` turns what the PBX presents into the key used in ``by_number``
+    (default: digits only, a leading national ``0`` read as Iran's ``+98``).
+    """
+
+    customers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    by_number: dict[str, list[int]] = field(default_factory=dict)
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def add_customer(self, customer: Mapping[str, Any], numbers: list[str]) -> int:
+        """Store a customer (the pop's customer form) reachable on ``numbers``."""
+        customer_id = int(customer.get("id") or next(self._ids))
+        stored = {"id": customer_id, "open_cases": [], "recent_calls": [], **customer}
+        stored["phones"] = [{"raw": n, "e164": normalise(n), "kind": "mobile"} for n in numbers]
+        self.customers[customer_id] = stored
+        for number in numbers:
+            key = normalise(number)
+            if key:
+                self.by_number.setdefault(key, []).append(customer_id)
+        for case in stored["open_cases"]:
+            self.cases[case["tracking_code"]] = {**case, "customer_id": customer_id}
+        return customer_id
+
+    # CallerLookup
+
+    async def lookup(self, number: str | None) -> CallerInfo:
+        key = normalise(number)
+        if key is None:
+            return CallerInfo(number, None, "unknown")
+        if key.isdigit() and len(key) <= 6:
+            return CallerInfo(number, None, "extension")
+        found = tuple(self.customers[i] for i in self.by_number.get(key, ()))
+        return CallerInfo(number, key, "matched" if found else "unknown", found)
+
+    async def case_by_code(self, code: str) -> Mapping[str, Any] | None:
+        return self.cases.get(code)
+
+    # Phonebook
+
+    async def search(self, query: str, limit: int) -> list[dict[str, Any]]:
+        wanted = query.strip().lower()
+        digits = "".join(ch for ch in wanted if ch.isdigit())
+        out = []
+        for customer in self.customers.values():
+            numbers = customer["phones"]
+            if wanted in str(customer.get("name", "")).lower() or (
+                digits and any(digits in (p["e164"] or "") for p in numbers)
+            ):
+                out.append(
+                    {
+                        "customer_id": customer["id"],
+                        "name": customer.get("name"),
+                        "company": customer.get("company"),
+                        "vip": bool(customer.get("vip")),
+                        "numbers": numbers,
+                    }
+                )
+            if len(out) >= limit:
+                break
+        return out
+
+    # CaseDesk
+
+    async def open_case(
+        self, *, customer_id: int | None, subject: str, call_id: str | None, agent_user_id: int
+    ) -> dict[str, Any]:
+        if not subject.strip():
+            raise CrmError("a case needs a subject")
+        if customer_id is not None and customer_id not in self.customers:
+            raise CrmError(f"no customer with id {customer_id}")
+        case_id = next(self._ids)
+        code = f"{7000000 + case_id:07d}"
+        due = dt.datetime.now(dt.UTC) + dt.timedelta(hours=48)
+        case = {
+            "id": case_id,
+            "tracking_code": code,
+            "subject": subject.strip(),
+            "status": "open",
+            "priority": "normal",
+            "due_at": due.isoformat(),
+            "customer_id": customer_id,
+            "call_id": call_id,
+        }
+        self.cases[code] = case
+        return case
+
+    async def find_case(self, tracking_code: str) -> dict[str, Any] | None:
+        return self.cases.get(tracking_code)
+
+    async def wrap_up(
+        self,
+        *,
+        call_id: str,
+        customer_id: int | None,
+        case_id: int | None,
+        agent_user_id: int,
+        note: str,
+        disposition: str | None,
+    ) -> dict[str, Any]:
+        note_id = next(self._ids)
+        self.notes.append(
+            {
+                "id": note_id,
+                "call_id": call_id,
+                "customer_id": customer_id,
+                "case_id": case_id,
+                "author": agent_user_id,
+                "body": note,
+                "disposition": disposition,
+            }
+        )
+        return {"id": note_id}
+
+    # CallHistory
+
+    async def today(self, extensions: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+        mine = [c for c in self.calls if c.get("agent") in extensions]
+        return mine[-limit:][::-1]
+
+
+def normalise(number: str | None) -> str | None:
+    """Digits with a ``+`` country code; a national ``0`` prefix read as Iran (+98)."""
+    if not number:
+        return None
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if not digits:
+        return None
+    if number.strip().startswith("+"):
+        return "+" + digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    if digits.startswith("0"):
+        return "+98" + digits[1:]
+    return digits
+
+
+@dataclass(slots=True)
+class RecordingPbx:
+    """PBX actions that are only recorded; for tests that do not need a simulator."""
+
+    originated: list[tuple[str, str]] = field(default_factory=list)
+    pauses: list[tuple[str, bool, str | None, str | None]] = field(default_factory=list)
+
+    async def originate(self, extension: str, number: str) -> None:
+        self.originated.append((extension, number))
+
+    async def queue_pause(
+        self, extension: str, paused: bool, reason: str | None, queue: str | None = None
+    ) -> None:
+        self.pauses.append((extension, paused, reason, queue))

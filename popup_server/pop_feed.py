@@ -1,0 +1,67 @@
+"""Reads domain events from the bus: pops to the agent hub, everything to supervisors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cti.bus import LATEST, EventBus, ResumeGapError
+from cti.events import Event
+from popup_server.ws_agent import AgentHub
+from popup_server.ws_supervisor import SupervisorHub
+
+logger = logging.getLogger(__name__)
+
+
+class PopFeed:
+    """One bus subscriber turning events into pops, in bus order.
+
+    After a gap (the feed lagged beyond the bus's retention) it subscribes
+    again from the latest position: the calls it missed are popped again on
+    their next event, and reconnecting panels resume from what it still knows.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        hub: AgentHub,
+        supervisors: SupervisorHub | None = None,
+        name: str = "popup",
+    ) -> None:
+        self._bus = bus
+        self._hub = hub
+        self._supervisors = supervisors
+        self._name = name
+        self.handled = 0
+        self._started = asyncio.Event()
+
+    async def wait_started(self) -> None:
+        """Return once the first subscription is open (no event published after is missed)."""
+        await self._started.wait()
+
+    async def handle(self, event: Event) -> None:
+        """Pop for one event (also usable without a bus)."""
+        if self._supervisors is not None:
+            self._supervisors.handle(event)
+        self._hub.deliver(await self._hub.pops.handle(event))
+        self.handled += 1
+
+    async def run(self) -> None:
+        """Consume until the bus closes or the task is cancelled."""
+        while True:
+            subscription = await self._bus.subscribe(self._name, resume_from=LATEST)
+            self._started.set()
+            try:
+                async with subscription:
+                    async for delivery in subscription:
+                        try:
+                            await self.handle(delivery.event)
+                        except Exception:
+                            logger.exception(
+                                "screen pop failed event=%s position=%s",
+                                delivery.event.type,
+                                delivery.position,
+                            )
+                return
+            except ResumeGapError as exc:
+                logger.error("pop feed lost events, resubscribing from latest: %s", exc)

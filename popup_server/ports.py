@@ -1,0 +1,88 @@
+"""What the panel server needs from the rest of the hub, as interfaces.
+
+The daemon wires real implementations (the AMI link for :class:`PbxActions`,
+``crm_sync`` for the others: :mod:`popup_server.crm_backend`); tests and the
+benchmark use :mod:`popup_server.memory_backend`. Every value crossing these
+interfaces is JSON-ready (dicts of str/int/float/bool/None, ISO dates).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class PbxActionError(Exception):
+    """The PBX refused or did not answer an action; the message says which and why."""
+
+
+class PbxActions(Protocol):
+    """Actions an agent triggers from the panel, always on their own extension."""
+
+    async def originate(self, extension: str, number: str) -> None:
+        """Ring ``extension`` and, once answered, dial ``number`` (click-to-call)."""
+        ...
+
+    async def queue_pause(
+        self, extension: str, paused: bool, reason: str | None, queue: str | None = None
+    ) -> None:
+        """Pause or unpause ``extension`` in ``queue`` (every queue when None)."""
+        ...
+
+
+class CrmError(Exception):
+    """A CRM request was refused (unknown case, bad input); the message is shown to the agent."""
+
+
+class Phonebook(Protocol):
+    """Customer search for click-to-call."""
+
+    async def search(self, query: str, limit: int) -> list[dict[str, Any]]:
+        """Entries ``{customer_id, name, company, vip, numbers: [{raw, e164, kind}]}``."""
+        ...
+
+
+class CaseDesk(Protocol):
+    """Case files and wrap-up, as the agent works a call."""
+
+    async def open_case(
+        self, *, customer_id: int | None, subject: str, call_id: str | None, agent_user_id: int
+    ) -> dict[str, Any]:
+        """Open a case: ``{id, tracking_code, subject, status, due_at}``."""
+        ...
+
+    async def find_case(self, tracking_code: str) -> dict[str, Any] | None:
+        """The case with this tracking code, or None."""
+        ...
+
+    async def wrap_up(
+        self,
+        *,
+        call_id: str,
+        customer_id: int | None,
+        case_id: int | None,
+        agent_user_id: int,
+        note: str,
+        disposition: str | None,
+    ) -> dict[str, Any]:
+        """Record the agent's note and disposition code for a call: ``{id}``."""
+        ...
+
+
+class CallHistory(Protocol):
+    """Calls already logged."""
+
+    async def today(self, extensions: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+        """Today's calls answered by or rung to ``extensions``, newest first."""
+        ...
+
+
+DISPOSITIONS: tuple[str, ...] = (
+    "resolved",
+    "callback",
+    "escalated",
+    "information",
+    "sale",
+    "complaint",
+    "wrong_number",
+)
+"""Disposition codes the panel offers at wrap-up."""

@@ -1,0 +1,88 @@
+/* Panel strings in English and Persian. Keys are used by data-i18n attributes and panel.js. */
+(function (global) {
+  "use strict";
+  var STRINGS = {
+    en: {
+      title: "Agent panel", offline: "offline", connecting: "connecting…", connected: "connected",
+      reconnecting: "reconnecting…", login: "Log in", logout: "Log out", username: "Username",
+      password: "Password", live_calls: "Live calls", no_calls: "No call right now.",
+      phonebook: "Phonebook", search: "Search", search_placeholder: "Name or number",
+      today_calls: "Today's calls", time: "Time", caller: "Caller", duration: "Duration",
+      disposition: "Disposition", new_case: "New case", open_case: "Open case",
+      link_case: "Link case by code", link: "Link", notes: "Notes", save_wrapup: "Save",
+      pause: "Pause", unpause: "Resume work", pause_reason: "Pause reason", paused: "paused",
+      reason_break: "Break", reason_lunch: "Lunch", reason_training: "Training",
+      reason_meeting: "Meeting", state_ringing: "Ringing", state_talking: "Talking",
+      state_held: "On hold", state_transferred: "Transferred", state_ended: "Ended",
+      number: "Number", normalised: "Normalised", queue: "Queue", waited: "Waited",
+      ivr_digits: "IVR digits", ivr_case: "Case named", unknown_caller: "Unknown caller",
+      internal_caller: "Internal call", lookup_unavailable: "CRM unavailable",
+      company: "Company", address: "Address", language: "Language", contract: "Contract",
+      contract_active: "active", contract_expiring: "expiring", contract_expired: "expired",
+      contract_none: "none", until: "until", open_cases: "Open cases", due: "due",
+      last_calls: "Last calls", agent: "Agent", call: "Call", no_results: "No match.",
+      tracking_code_is: "Tracking code to read to the caller:", linked: "Linked case",
+      saved: "Saved.", seconds: "s", minutes: "min", transfers: "Transfers",
+      wrong_login: "Wrong username or password.", throttled: "Too many attempts; wait a while.",
+      new_pop: "Incoming call", calling: "Calling…", disp_none: "—",
+      disp_resolved: "Resolved", disp_callback: "Call back", disp_escalated: "Escalated",
+      disp_information: "Information", disp_sale: "Sale", disp_complaint: "Complaint",
+      disp_wrong_number: "Wrong number", withdrawn: "Answered elsewhere",
+      call_answered: "answered", call_abandoned: "abandoned", call_missed: "missed",
+      call_busy: "busy", call_failed: "failed", call_ivr: "IVR only"
+    },
+    fa: {
+      title: "پنل اپراتور", offline: "قطع", connecting: "در حال اتصال…", connected: "متصل",
+      reconnecting: "اتصال دوباره…", login: "ورود", logout: "خروج", username: "نام کاربری",
+      password: "گذرواژه", live_calls: "تماس‌های جاری", no_calls: "اکنون تماسی نیست.",
+      phonebook: "دفترچه تلفن", search: "جستجو", search_placeholder: "نام یا شماره",
+      today_calls: "تماس‌های امروز", time: "ساعت", caller: "تماس‌گیرنده", duration: "مدت",
+      disposition: "نتیجه", new_case: "پرونده جدید", open_case: "ثبت پرونده",
+      link_case: "پیوند پرونده با کد رهگیری", link: "پیوند", notes: "یادداشت",
+      save_wrapup: "ذخیره", pause: "توقف", unpause: "ادامه کار", pause_reason: "دلیل توقف",
+      paused: "متوقف", reason_break: "استراحت", reason_lunch: "ناهار", reason_training: "آموزش",
+      reason_meeting: "جلسه", state_ringing: "در حال زنگ", state_talking: "در حال مکالمه",
+      state_held: "در انتظار", state_transferred: "منتقل شد", state_ended: "پایان یافت",
+      number: "شماره", normalised: "شماره استاندارد", queue: "صف", waited: "انتظار",
+      ivr_digits: "ارقام وارد شده", ivr_case: "پرونده مربوط", unknown_caller: "تماس‌گیرنده ناشناس",
+      internal_caller: "تماس داخلی", lookup_unavailable: "CRM در دسترس نیست",
+      company: "شرکت", address: "نشانی", language: "زبان", contract: "قرارداد پشتیبانی",
+      contract_active: "فعال", contract_expiring: "رو به پایان", contract_expired: "منقضی",
+      contract_none: "ندارد", until: "تا", open_cases: "پرونده‌های باز", due: "موعد",
+      last_calls: "آخرین تماس‌ها", agent: "اپراتور", call: "تماس", no_results: "موردی یافت نشد.",
+      tracking_code_is: "کد رهگیری را برای تماس‌گیرنده بخوانید:", linked: "پرونده پیوند شد",
+      saved: "ذخیره شد.", seconds: "ثانیه", minutes: "دقیقه", transfers: "انتقال‌ها",
+      wrong_login: "نام کاربری یا گذرواژه نادرست است.", throttled: "تلاش بیش از حد؛ کمی صبر کنید.",
+      new_pop: "تماس ورودی", calling: "در حال برقراری…", disp_none: "—",
+      disp_resolved: "حل شد", disp_callback: "تماس مجدد", disp_escalated: "ارجاع شد",
+      disp_information: "اطلاع‌رسانی", disp_sale: "فروش", disp_complaint: "شکایت",
+      disp_wrong_number: "شماره اشتباه", withdrawn: "توسط همکار پاسخ داده شد",
+      call_answered: "پاسخ داده شد", call_abandoned: "رها شد", call_missed: "بی‌پاسخ",
+      call_busy: "مشغول", call_failed: "ناموفق", call_ivr: "فقط IVR"
+    }
+  };
+
+  var current = "en";
+
+  function t(key) {
+    var table = STRINGS[current] || STRINGS.en;
+    return table[key] !== undefined ? table[key] : (STRINGS.en[key] !== undefined ? STRINGS.en[key] : key);
+  }
+
+  /** Switch language: strings, lang and dir of the page (Persian is right-to-left). */
+  function setLanguage(lang) {
+    current = STRINGS[lang] ? lang : "en";
+    document.documentElement.lang = current;
+    document.documentElement.dir = current === "fa" ? "rtl" : "ltr";
+    apply(document);
+  }
+
+  function apply(root) {
+    root.querySelectorAll("[data-i18n]").forEach(function (el) { el.textContent = t(el.dataset.i18n); });
+    root.querySelectorAll("[data-i18n-placeholder]").forEach(function (el) {
+      el.placeholder = t(el.dataset.i18nPlaceholder);
+    });
+  }
+
+  global.I18n = { t: t, setLanguage: setLanguage, apply: apply, language: function () { return current; } };
+})(window);

@@ -1,0 +1,86 @@
+"""The whole path a pop takes, live: simulated PBX → AMI → tracker → bus → panel server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from cti.bus import LocalBus
+from cti.config import AmiConfig
+from cti.events import Event
+from cti.tracker import CallTracker
+from pbx_adapters.ami_actions import AmiActions
+from pbx_adapters.pbx_feed import PbxFeed
+from pbx_adapters.simulator.channel import Fields
+from pbx_adapters.simulator.runtime import Simulator, SimulatorSettings
+from pbx_adapters.simulator.scenario import Scenario
+from pbx_adapters.simulator.spec import lab_pbx
+from popup_server.app import PanelBackends, create_app, start_server
+from popup_server.auth import InMemoryUserStore
+from popup_server.memory_backend import MemoryCrm
+from popup_server.pbx_bridge import AmiPbxActions
+from tests.popup_server.conftest import make_config
+
+AMI_SECRET = "simulator-secret"
+
+
+@dataclass
+class LiveStack:
+    url: str
+    simulator: Simulator
+    feed: PbxFeed
+    bus: LocalBus
+    pbx_events: list[Fields] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def live_stack(
+    crm: MemoryCrm, users: InMemoryUserStore, public_url: str = "https://panel.example"
+) -> AsyncIterator[LiveStack]:
+    """Start the simulator, the AMI feed and the panel server; stop them all on exit."""
+    simulator = Simulator(
+        Scenario(pbx=lab_pbx()), SimulatorSettings(username="ctihub", secret=AMI_SECRET)
+    )
+    ami_port = await simulator.start("127.0.0.1", 0)
+    pbx_events: list[Fields] = []
+    simulator.model.add_listener(lambda at, fields: pbx_events.append(fields))
+    bus = LocalBus(retention=10_000)
+    publishing: set[asyncio.Task[None]] = set()
+
+    def on_events(events: list[Event]) -> None:
+        # LocalBus.publish never waits; tasks run in creation order, keeping event order.
+        task = asyncio.get_running_loop().create_task(bus.publish(events))
+        publishing.add(task)
+        task.add_done_callback(publishing.discard)
+
+    feed = PbxFeed(
+        AmiConfig(
+            host="127.0.0.1", port=ami_port, username="ctihub", secret=AMI_SECRET, auth="plain"
+        ),  # type: ignore[arg-type]
+        CallTracker(),
+        on_events,
+    )
+    await feed.start()
+    await feed.link.wait_ready(10)
+    pbx = AmiPbxActions(
+        AmiActions(feed.link),
+        originate_channel="Local/{extension}@agent-handset/n",
+        originate_context="outbound",
+    )
+    backends = PanelBackends(
+        users=users, lookup=crm, pbx=pbx, phonebook=crm, cases=crm, history=crm
+    )
+    runner = None
+    try:
+        # public_url is another origin: the browser is let in as same-origin.
+        app = create_app(make_config(public_url=public_url), backends, bus=bus)
+        runner, port = await start_server(app, "127.0.0.1", 0)
+        yield LiveStack(f"http://127.0.0.1:{port}", simulator, feed, bus, pbx_events)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await feed.close()
+        await simulator.stop()
+        await bus.close()

@@ -1,0 +1,147 @@
+"""REST API: login, click-to-call, pause, cases, wrap-up, phonebook, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from cti.events import CallEnded
+from popup_server.api import OPENAPI_PATH
+from tests.popup_server.conftest import PASSWORD, PanelServer, trace_events
+
+
+async def call_api(
+    server: PanelServer, method: str, path: str, user: str = "ali", body: Any = None
+) -> tuple[int, Any]:
+    token = await server.token(user)
+    async with aiohttp.ClientSession() as session:
+        response = await session.request(
+            method,
+            f"{server.url}/api/v1{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return response.status, await response.json()
+
+
+async def test_login_returns_token_and_user_and_refuses_wrong_password(
+    server: PanelServer,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        ok = await session.post(
+            f"{server.url}/api/v1/login", json={"username": "sara", "password": PASSWORD}
+        )
+        body = await ok.json()
+        assert ok.status == 200
+        assert body["user"]["extensions"] == ["1002"]
+        assert body["token"].startswith("v1.")
+        assert ok.headers["Cache-Control"] == "no-store"
+        bad = await session.post(
+            f"{server.url}/api/v1/login", json={"username": "sara", "password": "wrong"}
+        )
+        assert bad.status == 401
+
+
+async def test_token_renewal_gives_a_new_valid_token(server: PanelServer) -> None:
+    status, body = await call_api(server, "POST", "/token", "reza")
+    assert status == 200
+    assert body["user"]["username"] == "reza"
+    async with aiohttp.ClientSession() as session:
+        me = await session.get(
+            f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {body['token']}"}
+        )
+        assert (await me.json())["extensions"] == ["1003"]
+
+
+async def test_originate_rejects_injection_and_passes_clean_numbers(server: PanelServer) -> None:
+    status, _ = await call_api(
+        server, "POST", "/originate", body={"number": "0912\r\nAction: Command"}
+    )
+    assert status == 400
+    status, body = await call_api(server, "POST", "/originate", body={"number": "0217 766-5544"})
+    assert status == 202
+    assert body == {"extension": "1001", "number": "02177665544"}
+    assert server.pbx.originated == [("1001", "02177665544")]
+
+
+async def test_user_without_extension_cannot_originate(server: PanelServer) -> None:
+    status, body = await call_api(server, "POST", "/originate", "maryam", {"number": "1002"})
+    assert status == 409
+    assert "no extension" in body["error"]
+
+
+async def test_queue_pause_goes_to_the_agents_own_extension(server: PanelServer) -> None:
+    status, _ = await call_api(
+        server, "POST", "/queue/pause", body={"paused": True, "reason": "lunch"}
+    )
+    assert status == 200
+    status, _ = await call_api(server, "POST", "/queue/pause", body={"paused": "yes"})
+    assert status == 400
+    assert server.pbx.pauses == [("1001", True, "lunch", None)]
+
+
+async def test_case_opened_during_a_call_and_wrap_up_saved(server: PanelServer) -> None:
+    events = trace_events("inbound_answered")
+    await server.publish([e for e in events if not isinstance(e, CallEnded)])
+    status, case = await call_api(
+        server,
+        "POST",
+        "/cases",
+        body={"subject": "Router", "call_id": "1795392474.0", "customer_id": 1},
+    )
+    assert status == 201
+    assert case["tracking_code"].isdigit()
+    status, linked = await call_api(
+        server, "POST", "/calls/1795392474.0/case", body={"tracking_code": "40012345"}
+    )
+    assert (status, linked["case"]["id"]) == (200, 11)
+    status, _ = await call_api(
+        server,
+        "POST",
+        "/calls/1795392474.0/wrapup",
+        body={"note": "replaced router", "disposition": "resolved", "case_id": case["id"]},
+    )
+    assert status == 201
+    assert server.crm.notes[-1]["disposition"] == "resolved"
+    assert server.crm.notes[-1]["customer_id"] == 1
+    status, _ = await call_api(
+        server, "POST", "/calls/1795392474.0/wrapup", body={"disposition": "bogus"}
+    )
+    assert status == 400
+
+
+async def test_phonebook_finds_by_name_and_by_number(server: PanelServer) -> None:
+    status, by_name = await call_api(server, "GET", "/phonebook?q=laleh")
+    assert status == 200
+    assert [e["name"] for e in by_name["entries"]] == ["Laleh Farahani"]
+    _, by_number = await call_api(server, "GET", "/phonebook?q=88776655")
+    assert [e["customer_id"] for e in by_number["entries"]] == [1]
+
+
+async def test_openapi_document_is_served_and_lists_every_route(server: PanelServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        response = await session.get(f"{server.url}/api/v1/openapi.json")
+        served = await response.json(content_type=None)
+    assert served["openapi"].startswith("3.1")
+    routes = {
+        r.resource.canonical.removeprefix("/api/v1")
+        for r in server.app.router.routes()
+        if r.resource is not None and r.resource.canonical.startswith("/api/v1")
+    }
+    assert routes == set(served["paths"])
+    assert served == json.loads(OPENAPI_PATH.read_text())
+
+
+async def test_panel_page_is_served_with_a_strict_content_security_policy(
+    server: PanelServer,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        page = await session.get(server.url + "/")
+        text = await page.text()
+        assert page.status == 200
+        assert "/static/panel.js" in text
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+        js = await session.get(server.url + "/static/jalali.js")
+        assert "License: AGPL-3.0-or-later" in await js.text()

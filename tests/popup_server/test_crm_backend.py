@@ -1,0 +1,106 @@
+"""The panel's CRM backends over a real crm_sync SQLite database with the demo data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from crm_sync.cases import CaseService
+from crm_sync.commands import DEMO_PASSWORD, normaliser_for, seed_demo
+from crm_sync.db import Database
+from crm_sync.matching import CallerDirectory
+from cti.config import Settings
+from popup_server.app import PanelBackends
+from popup_server.crm_backend import crm_panel_backends
+from popup_server.memory_backend import RecordingPbx
+from popup_server.ports import CrmError
+
+
+@dataclass
+class Crm:
+    backends: PanelBackends
+    database: Database
+
+
+@pytest.fixture
+async def crm(tmp_path: Path) -> AsyncIterator[Crm]:
+    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3"})  # type: ignore[arg-type]
+    await seed_demo(settings, customers=40)
+    database = Database(settings.database)
+    directory = CallerDirectory.for_database(database, normaliser_for(settings), settings.crm)
+    cases = CaseService(database, settings.crm)
+    try:
+        yield Crm(crm_panel_backends(database, directory, cases, RecordingPbx()), database)
+    finally:
+        await directory.close()
+        await database.dispose()
+
+
+async def test_demo_agent_logs_in_with_its_extension_and_wrong_password_fails(crm: Crm) -> None:
+    user = await crm.backends.users.authenticate("ali", DEMO_PASSWORD)
+    assert user is not None
+    assert (user.name, user.role, user.extensions) == ("Ali Rezaei", "agent", ("1001",))
+    assert await crm.backends.users.authenticate("ali", "wrong") is None
+    assert await crm.backends.users.authenticate("nobody", DEMO_PASSWORD) is None
+    supervisor = await crm.backends.users.authenticate("maryam", DEMO_PASSWORD)
+    assert supervisor is not None and supervisor.extensions == ()
+    assert await crm.backends.users.get(user.id) == user
+
+
+async def test_trace_caller_is_found_with_contract_and_cases(crm: Crm) -> None:
+    info = await crm.backends.lookup.lookup("+982188776655")
+    assert info.status == "matched"
+    assert info.normalised == "+982188776655"
+    best = info.customers[0]
+    assert best["name"] == "Nasrin Tehrani"
+    assert best["vip"] is True
+    assert best["contract"]["state"] == "active"
+    assert best["open_cases"], "C-0001 is seeded with an open case"
+    code = best["open_cases"][0]["tracking_code"]
+    case = await crm.backends.lookup.case_by_code(code)
+    assert case is not None and case["customer_id"] == best["id"]
+
+
+async def test_national_form_of_the_number_finds_the_same_customer(crm: Crm) -> None:
+    info = await crm.backends.lookup.lookup("02188776655")
+    assert [c["name"] for c in info.customers] == ["Nasrin Tehrani"]
+
+
+async def test_phonebook_by_name_prefix_and_by_last_digits(crm: Crm) -> None:
+    by_name = await crm.backends.phonebook.search("Laleh", 10)
+    assert [e["name"] for e in by_name] == ["Laleh Farahani"]
+    by_digits = await crm.backends.phonebook.search("77665544", 10)
+    assert "Laleh Farahani" in [e["name"] for e in by_digits]
+
+
+async def test_case_opened_during_a_call_then_wrap_up_note_on_it(crm: Crm) -> None:
+    user = await crm.backends.users.authenticate("sara", DEMO_PASSWORD)
+    assert user is not None
+    info = await crm.backends.lookup.lookup("+982188776655")
+    customer_id = info.customers[0]["id"]
+    case = await crm.backends.cases.open_case(
+        customer_id=customer_id, subject="Router", call_id="c-1", agent_user_id=user.id
+    )
+    assert len(case["tracking_code"]) == 8
+    assert await crm.backends.cases.find_case(case["tracking_code"]) == case
+    saved = await crm.backends.cases.wrap_up(
+        call_id="c-1",
+        customer_id=None,
+        case_id=case["id"],
+        agent_user_id=user.id,
+        note="done",
+        disposition="resolved",
+    )
+    assert saved["id"] > 0
+    with pytest.raises(CrmError, match="not in the call log"):
+        await crm.backends.cases.wrap_up(
+            call_id="c-2",
+            customer_id=None,
+            case_id=None,
+            agent_user_id=user.id,
+            note="",
+            disposition=None,
+        )

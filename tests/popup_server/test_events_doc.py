@@ -1,0 +1,36 @@
+"""docs/events.md documents every websocket message and every field of a pop."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cti.screenpop import POP_SCHEMA_VERSION, ScreenPops
+from tests.popup_server.conftest import demo_crm, trace_events
+
+DOC = (Path(__file__).parents[2] / "docs" / "events.md").read_text(encoding="utf-8")
+
+
+async def test_every_message_type_and_pop_field_from_real_traces_is_documented() -> None:
+    pops = ScreenPops(demo_crm())
+    messages = []
+    for name in (
+        "inbound_answered",
+        "blind_transfer",
+        "inbound_ringnoanswer_then_answered",
+        "ivr_tracking_code",
+    ):
+        for event in trace_events(name):
+            messages += [o.message for o in await pops.handle(event)]
+    types = {m["type"] for m in messages}
+    assert types == {"pop", "call_update", "pop_withdrawn", "queue_member"}
+    for kind in [*types, "hello", "snapshot_done", "subscribed", "pong", "error"]:
+        assert f"#### `{kind}`" in DOC or f'"type": "{kind}"' in DOC, kind
+    pop = next(m for m in messages if m["type"] == "pop")
+    for field in [*pop, *pop["call"], *pop["call"]["caller"], *pop["call"]["match"]]:
+        assert f'"{field}"' in DOC, field
+    changes = {m["change"] for m in messages if m["type"] == "call_update"}
+    for change in changes:
+        assert f"`{change}`" in DOC, change
+    assert f"Version **{POP_SCHEMA_VERSION}**" in DOC
+    assert re.search(r"\b4001\b", DOC) and re.search(r"\b4003\b", DOC)

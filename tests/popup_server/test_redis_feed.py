@@ -1,0 +1,83 @@
+"""Two hub nodes on one Redis stream: a ring published by one pops the agent on the other."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from cti.events import CallAnswered
+from cti.redis_bus import RedisStreamBus
+from popup_server.app import PanelBackends, create_app, start_server
+from popup_server.memory_backend import RecordingPbx
+from tests.popup_server.conftest import (
+    ORIGIN,
+    PASSWORD,
+    demo_crm,
+    make_config,
+    make_users,
+    receive_json,
+    trace_events,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    except (RedisConnectionError, OSError) as exc:
+        await client.aclose()
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but Redis at {REDIS_URL} is unreachable: {exc}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    prefix = f"test-ctihub-popup:{uuid.uuid4().hex}:"
+    yield prefix
+    keys = [key async for key in client.scan_iter(match=prefix + "*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+async def test_ring_published_on_one_node_pops_the_agent_connected_to_another(
+    prefix: str, password_hash: str
+) -> None:
+    publisher = RedisStreamBus(REDIS_URL, key_prefix=prefix, block_seconds=0.5)
+    reader = RedisStreamBus(REDIS_URL, key_prefix=prefix, block_seconds=0.5)
+    crm = demo_crm()
+    backends = PanelBackends(make_users(password_hash), crm, RecordingPbx(), crm, crm, crm)
+    app = create_app(make_config(), backends, bus=reader, feed_name="node-b/popup")
+    runner, port = await start_server(app, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            login = await session.post(
+                f"http://127.0.0.1:{port}/api/v1/login",
+                json={"username": "ali", "password": PASSWORD},
+            )
+            token = (await login.json())["token"]
+            ws = await session.ws_connect(
+                f"ws://127.0.0.1:{port}/ws/agent", headers={"Origin": ORIGIN}
+            )
+            await ws.send_json({"type": "auth", "token": token})
+            while (await receive_json(ws))["type"] != "snapshot_done":
+                pass
+            events = trace_events("inbound_answered")
+            answered = next(i for i, e in enumerate(events) if isinstance(e, CallAnswered))
+            await publisher.publish(events[:answered])
+            while (message := await receive_json(ws))["type"] != "pop":
+                assert message["type"] == "queue_member"
+            assert message["call"]["call_id"] == "1795392474.0"
+            assert message["call"]["match"]["customers"][0]["name"] == "Nasrin Tehrani"
+            await ws.close()
+    finally:
+        await runner.cleanup()
+        await publisher.close()
+        await reader.close()
