@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,8 @@ class Hub:
         self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
         self.feed: PbxFeed | None = None
         self.ami_config: AmiConfig = settings.ami
+        self.node_id = settings.bus.node_id or socket.gethostname()
+        self._crm: CrmRuntime | None = None
 
     def _make_bus(self) -> EventBus:
         config = self.settings.bus
@@ -142,14 +145,9 @@ class Hub:
             summary = await seed_demo(s)
             log.info("demo data ready customers=%d users=%d", summary.customers, summary.users)
         crm = await open_crm(s)
+        self._crm = crm
         self._on_stop("crm", crm.close)
-        call_log_feed = await self.bus.subscribe("call-log")
-        self._on_stop("call-log subscription", call_log_feed.aclose)
-        self._spawn("call-log", crm.call_log.consume(call_log_feed))
-        self._on_stop("call-log catch-up", lambda: _caught_up(call_log_feed))
-        # Stopped before the call log: whatever the PBX feed produced is published first.
         self._spawn("publisher", self._publish_forever())
-        self._on_stop("publisher drain", self._drain_outbox)
 
         if s.agi.enabled:
             scripts = IvrScripts(
@@ -173,34 +171,51 @@ class Hub:
             callers = await _demo_callers(crm) if self.demo else []
             self.ami_config = await self._start_simulator(callers)
         if s.bus.backend == "redis":
-            lease = RedisLease.from_config(s.bus)
+            lease = RedisLease.from_config(s.bus, node_id=self.node_id)
+            self._on_stop("ami-lease connection", lease.close)
             self._spawn("ami-lease", lease.run(self._drive_pbx))
-            self._on_stop("ami-lease", lease.close)
         else:
             self._spawn("ami", self._drive_pbx())
 
         actions = LinkHolderActions(self)
         backends = crm_panel_backends(crm.database, crm.directory, crm.cases, actions)
-        app = create_app(s.http, backends, bus=self.bus)
+        # Every node shows pops to its own agents, so each reads the whole stream
+        # under its own name (and resumes from its own position after a restart).
+        app = create_app(s.http, backends, bus=self.bus, feed_name=f"{self.node_id}/popup")
         runner, port = await start_server(app, s.http.host, s.http.port)
         self._on_stop("panel", runner.cleanup)
         self.panel_url = f"http://{_host_for_url(s.http.host)}:{port}/"
 
     async def _drive_pbx(self) -> None:
-        """Hold the AMI link until cancelled (on the Redis bus: while this node holds the lease).
+        """Hold the AMI link and write the call log until cancelled.
 
-        A fresh tracker and feed each time: after a lease change the PBX is re-read
-        from scratch rather than trusting state another node may have moved on from.
+        On the Redis bus this runs only while this node holds the AMI lease, so
+        one node drives the PBX and one node writes calls; the call log's
+        subscription name is shared, so a new holder resumes where the last
+        one stopped. A fresh tracker each time: after a lease change the PBX is
+        re-read from scratch (resync) rather than trusting stale state.
         """
+        assert self._crm is not None
+        call_log = self._crm.call_log
+        feed_of_calls = await self.bus.subscribe("call-log")
+        writer = asyncio.create_task(call_log.consume(feed_of_calls), name="call-log")
         tracker = CallTracker(self.settings.tracker)
         feed = PbxFeed(self.ami_config, tracker, self._outbox.put_nowait)
         self.tracker, self.feed = tracker, feed
-        await feed.start()
         try:
+            await feed.start()
             await asyncio.Event().wait()
         finally:
             self.feed = None
             await feed.close()
+            # Whatever the tracker produced is published and logged before we let go.
+            async with asyncio.timeout(5):
+                await self._drain_outbox()
+                await _caught_up(feed_of_calls)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            await feed_of_calls.aclose()
 
     async def _start_simulator(self, callers: list[str]) -> AmiConfig:
         s = self.settings

@@ -9,12 +9,9 @@ unless the CI variable is set, in which case it fails.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -24,46 +21,7 @@ from crm_sync.migrations import upgrade
 from crm_sync.phones import PhoneNormaliser
 from cti.config import CrmConfig, DatabaseConfig
 
-PG_ADMIN_DSN = os.environ.get("CTIHUB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = ("notes", "call_records", "cases", "contracts", "phone_numbers", "customers", "agents")
-
-
-def _pg_reachable() -> bool:
-    async def probe() -> bool:
-        try:
-            connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            return False
-        await connection.close()
-        return True
-
-    return asyncio.run(probe())
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a freshly created and migrated PostgreSQL database for this session."""
-    if not _pg_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI but {PG_ADMIN_DSN} is unreachable")
-        pytest.skip("PostgreSQL not reachable")
-    name = f"ctihub_test_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    try:
-        asyncio.run(upgrade(url))
-        yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -4,16 +4,14 @@ in-process bus, panel server; calls placed by scenario land in the call log."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession
 from sqlalchemy import text
 
-from crm_sync.commands import DEMO_PASSWORD
 from cti.app import Hub
 from cti.config import Settings, load_settings
+from tests.cti.panel_client import agent_socket, next_pop
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "config" / "scenarios"
 
@@ -84,25 +82,9 @@ async def test_agent_logs_in_and_gets_the_pop_before_answering(tmp_path: Path) -
     )
     await hub.start()
     try:
-        base = hub.panel_url
-        assert base is not None
-        async with ClientSession() as http:
-            login = await http.post(
-                f"{base}api/v1/login", json={"username": "ali", "password": DEMO_PASSWORD}
-            )
-            assert login.status == 200, await login.text()
-            token = (await login.json())["token"]
-            origin = base.rstrip("/")
-            async with http.ws_connect(f"{base}ws/agent", headers={"Origin": origin}) as ws:
-                await ws.send_json({"type": "auth", "token": token})
-                pop = None
-                async with asyncio.timeout(20):
-                    async for message in ws:
-                        data = json.loads(message.data)
-                        if data.get("type") == "pop":
-                            pop = data
-                            break
-        assert pop is not None
+        assert hub.panel_url is not None
+        async with agent_socket(hub.panel_url, "ali") as ws:
+            pop = await next_pop(ws)
         call = pop["call"]
         assert call["caller"]["normalised"] == "+982188776655"
         assert (call["state"], call["queue"], call["answered_at"]) == ("ringing", "support", None)

@@ -1,0 +1,84 @@
+"""Fixtures for the real services every package's tests may need.
+
+PostgreSQL and Redis tests skip only when the service is absent and the CI
+variable is unset; under CI an absent service is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from crm_sync.migrations import upgrade
+
+REDIS_URL = os.environ.get("CTIHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _absent(service: str, detail: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{service} is required in CI but unreachable: {detail}")
+    pytest.skip(f"{service} not reachable: {detail}")
+
+
+PG_ADMIN_DSN = os.environ.get("CTIHUB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_reachable() -> bool:
+    async def probe() -> bool:
+        try:
+            connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return False
+        await connection.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a freshly created and migrated PostgreSQL database for this session."""
+    if not _pg_reachable():
+        _absent("PostgreSQL", PG_ADMIN_DSN)
+    name = f"ctihub_test_{secrets.token_hex(6)}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    try:
+        asyncio.run(upgrade(url))
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the real Redis; tests must use key prefixes of their own."""
+
+    async def probe() -> None:
+        client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(probe())
+    except (RedisConnectionError, OSError) as exc:
+        _absent("Redis", f"{REDIS_URL}: {exc}")
+    return REDIS_URL
