@@ -144,7 +144,8 @@ class Api:
         return call
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "agents_connected": self._s.hub.connections})
+        # Unauthenticated for load balancers, so it says nothing beyond "up".
+        return web.json_response({"status": "ok"})
 
     async def openapi(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(OPENAPI_PATH, headers={"Content-Type": "application/json"})
