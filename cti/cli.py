@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import DBAPIError
+
 from cti.config import ConfigError, load_settings
 from cti.replay import TranscriptError, format_jsonl, format_text, read_transcript, replay
 
@@ -82,6 +84,9 @@ def _import(args: argparse.Namespace) -> int:
     except (CsvImportError, FileNotFoundError) as exc:
         print(f"ctihub import: {exc}", file=sys.stderr)
         return 2
+    except DBAPIError as exc:
+        print(f"ctihub import: {_database_problem(exc)}", file=sys.stderr)
+        return 2
     for error in report.errors:
         print(f"{args.file}: {error}", file=sys.stderr)
     print(f"{report.imported} of {report.rows} {args.kind} rows imported"
@@ -93,9 +98,18 @@ def _export(args: argparse.Namespace) -> int:
     from crm_sync.commands import export_csv
 
     settings = load_settings(args.config)
-    rows = asyncio.run(export_csv(settings, args.kind, args.file))
+    try:
+        rows = asyncio.run(export_csv(settings, args.kind, args.file))
+    except DBAPIError as exc:
+        print(f"ctihub export: {_database_problem(exc)}", file=sys.stderr)
+        return 2
     print(f"{rows} {args.kind} rows written to {args.file}")
     return 0
+
+
+def _database_problem(exc: DBAPIError) -> str:
+    detail = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+    return f"the database refused: {detail} (has `ctihub db upgrade` been run?)"
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -59,3 +59,40 @@ def test_bad_configuration_names_the_key_and_hides_the_secret(tmp_path: Path) ->
     assert result.returncode == 2
     assert "ami.port" in result.stderr and "CTIHUB_AMI__PORT" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_import_then_export_customers_through_the_command_line(
+    tmp_path: Path, capsys: object, monkeypatch: object
+) -> None:
+    monkeypatch.setenv("CTIHUB_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3")  # type: ignore[attr-defined]
+    source = tmp_path / "customers.csv"
+    source.write_text(
+        "\ufeffref,name,phones,vip\n"
+        "c1,مریم حسینی,0912 123 4567,yes\n"
+        "c2,Ali Karimi,mobile:+98 935 111 2233; work:021-8877-6655,no\n"
+        "c3,,0912 000 0000,no\n",
+        encoding="utf-8",
+    )
+    assert main(["db", "upgrade"]) == 0
+    assert main(["import", "customers", str(source)]) == 1  # one bad row: reported, not fatal
+    captured = capsys.readouterr()  # type: ignore[attr-defined]
+    assert "line 4" in captured.err and "name" in captured.err
+    assert "2 of 3 customers rows imported" in captured.out
+
+    exported = tmp_path / "out.csv"
+    assert main(["export", "customers", str(exported)]) == 0
+    text = exported.read_text(encoding="utf-8-sig")
+    assert "مریم حسینی" in text and "Ali Karimi" in text
+
+
+def test_strict_import_of_a_file_with_a_bad_row_imports_nothing(
+    tmp_path: Path, capsys: object, monkeypatch: object
+) -> None:
+    monkeypatch.setenv("CTIHUB_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3")  # type: ignore[attr-defined]
+    source = tmp_path / "customers.csv"
+    source.write_text("ref,name,phones\nc1,Reza,09121234567\nc2,Sara,not-a-number\n")
+    assert main(["import", "customers", str(source)]) == 2
+    assert "ctihub db upgrade" in capsys.readouterr().err  # type: ignore[attr-defined]
+    assert main(["db", "upgrade"]) == 0
+    assert main(["import", "customers", str(source), "--strict"]) == 1
+    assert "0 of 2 customers rows imported" in capsys.readouterr().out  # type: ignore[attr-defined]
