@@ -363,3 +363,47 @@ def test_state_stays_bounded_as_finished_calls_accumulate() -> None:
     grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
     assert not tracker.calls and not tracker.channels and not tracker.by_name
     assert grown < 64 * 1024, f"state grew by {grown} bytes over 1000 finished calls"
+
+
+def test_local_member_that_optimises_away_keeps_the_agent_on_the_call() -> None:
+    """A queue member without /n: once answered, Asterisk swaps the Local pair out
+    (LocalOptimizationBegin/End) and hangs it up; the agent's phone stays on the call."""
+    c = chan("PJSIP/provider-00000001", "7.1", "7.1")
+    one = chan("Local/1001@from-queue-00000002;1", "7.2", "7.1")
+    two = chan("Local/1001@from-queue-00000002;2", "7.3", "7.1")
+    phone = chan("PJSIP/1001-00000003", "7.4", "7.1")
+    script = [
+        (0.0, msg("Newchannel", **c, CallerIDNum="02144556677", Exten="2188000000")),
+        (0.5, msg("QueueCallerJoin", **c, Queue="support", Position="1", Count="1")),
+        (0.5, msg("Newchannel", **one, Exten="1001", Context="from-queue")),
+        (0.5, msg("Newchannel", **two, Exten="1001", Context="from-queue")),
+        (0.5, msg("LocalBridge", LocalOneChannel=one["Channel"], LocalOneUniqueid="7.2",
+                  LocalTwoChannel=two["Channel"], LocalTwoUniqueid="7.3")),
+        (0.5, msg("AgentCalled", **c, DestChannel=one["Channel"], DestUniqueid="7.2",
+                  Queue="support", Interface="Local/1001@from-queue", MemberName="Ali")),
+        (0.5, msg("DialBegin", **c, DestChannel=one["Channel"], DestUniqueid="7.2")),
+        (0.6, msg("Newchannel", **phone, Exten="1001", Context="from-internal")),
+        (0.6, msg("DialBegin", **two, DestChannel=phone["Channel"], DestUniqueid="7.4")),
+        (3.0, msg("DialEnd", **two, DestChannel=phone["Channel"], DestUniqueid="7.4",
+                  DialStatus="ANSWER")),
+        (3.0, msg("DialEnd", **c, DestChannel=one["Channel"], DestUniqueid="7.2",
+                  DialStatus="ANSWER")),
+        (3.0, msg("AgentConnect", **c, DestChannel=one["Channel"], DestUniqueid="7.2",
+                  Queue="support", Interface="Local/1001@from-queue", HoldTime="3")),
+        (3.1, msg("LocalOptimizationBegin", LocalOneChannel=one["Channel"],
+                  LocalTwoChannel=two["Channel"], SourceChannel=phone["Channel"])),
+        (3.1, msg("LocalOptimizationEnd", LocalOneChannel=one["Channel"],
+                  LocalTwoChannel=two["Channel"], Success="Yes")),
+        (3.1, msg("Hangup", **one, Cause="16")),
+        (3.1, msg("Hangup", **two, Cause="16")),
+        (10.0, msg("BlindTransfer", Result="Success", TransfererChannel=phone["Channel"],
+                   TransfererUniqueid="7.4", TransfereeChannel=c["Channel"],
+                   TransfereeUniqueid="7.1", Extension="1003", Context="from-internal")),
+        (10.0, msg("Hangup", **phone, Cause="16")),
+        (10.5, msg("Hangup", **c, Cause="16")),
+    ]
+    (call,) = ended(run(CallTracker(), script))
+    assert (call.agent, call.disposition, call.talk_seconds) == ("1001", "answered", 8)
+    assert [t.to_dict() for t in call.transfers] == [
+        {"from": "1001", "to": "1003", "kind": "blind"}
+    ]
