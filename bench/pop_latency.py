@@ -168,6 +168,7 @@ async def _measure(workdir: Path) -> dict[str, Any]:
     from crm_sync.matching import CallerDirectory
     from crm_sync.migrations import upgrade
     from crm_sync.phones import PhoneNormaliser
+    from crm_sync.screenpop_lookup import CrmCallerLookup
     from cti.bus import LocalBus
     from cti.config import AmiConfig, CrmConfig, DatabaseConfig, PopupConfig
     from cti.events import AgentRinging, Event
@@ -184,7 +185,6 @@ async def _measure(workdir: Path) -> dict[str, Any]:
     from pbx_adapters.simulator.spec import DidSpec, PbxSpec, QueueSpec
     from popup_server.app import HUB_KEY, SIGNER_KEY, PanelBackends, create_app, start_server
     from popup_server.auth import InMemoryUserStore, User
-    from popup_server.crm_backend import CrmCallerLookup
     from popup_server.memory_backend import MemoryCrm, RecordingPbx
 
     db_path = workdir / "crm.sqlite3"
@@ -199,7 +199,7 @@ async def _measure(workdir: Path) -> dict[str, Any]:
     crm_config = CrmConfig()
     database = Database(DatabaseConfig(url=url))
     directory = CallerDirectory.for_database(database, PhoneNormaliser(region="IR"), crm_config)
-    lookup = CrmCallerLookup(directory, CaseService(database, crm_config))
+    lookup = CrmCallerLookup(directory, CaseService(database, crm_config), database)
     unused = MemoryCrm()
     backends = PanelBackends(
         users=InMemoryUserStore(),

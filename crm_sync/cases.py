@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,19 @@ from cti.config import CrmConfig
 log = logging.getLogger(__name__)
 
 _CODE_ATTEMPTS = 20
+
+
+def case_json(case: Case) -> dict[str, Any]:
+    """A case as the agent's panel and the screen pop show it."""
+    return {
+        "id": case.id,
+        "tracking_code": case.tracking_code,
+        "subject": case.subject,
+        "status": case.status,
+        "priority": case.priority,
+        "due_at": case.due_at.isoformat() if case.due_at else None,
+        "customer_id": case.customer_id,
+    }
 
 
 class CaseError(Exception):

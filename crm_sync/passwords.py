@@ -10,6 +10,17 @@ import secrets
 # ~16 MiB and a few tens of ms per hash: slow for an attacker, fine for a login.
 _N, _R, _P = 2**14, 8, 1
 _SCHEME = "scrypt"
+# Refuse stored costs above this before hashing: a tampered hash must not buy a slow login.
+_MAX_N = 2**20
+
+UNMATCHABLE_HASH = (
+    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
+"""A well-formed hash no password matches, verified for unknown usernames.
+
+Checking it costs as much as checking a real one, so response time does not
+reveal which usernames exist.
+"""
 
 
 def hash_password(password: str) -> str:
@@ -25,7 +36,7 @@ def verify_password(password: str, stored: str | None) -> bool:
         return False
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != _SCHEME:
+        if scheme != _SCHEME or int(n) > _MAX_N:
             return False
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(

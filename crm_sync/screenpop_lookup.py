@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm_sync.cases import CaseService
+from crm_sync.cases import CaseService, case_json
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
-from crm_sync.models import Agent, Customer
+from crm_sync.models import Customer
 from cti.screenpop import CallerInfo
 
 
@@ -31,28 +31,14 @@ class CrmCallerLookup:
 
     async def case_by_code(self, code: str) -> Mapping[str, Any] | None:
         """The case a tracking code names (None for a mistyped or unknown code)."""
-        case = await self._cases.find_by_code(code)
-        if case is None:
+        found = await self._cases.find_with_owner(code)
+        if found is None:
             return None
-        async with self._db.sessions() as session:
-            customer_name = (
-                await session.scalar(select(Customer.name).where(Customer.id == case.customer_id))
-                if case.customer_id
-                else None
-            )
-            owner = (
-                await session.scalar(select(Agent.extension).where(Agent.id == case.owner_agent_id))
-                if case.owner_agent_id
-                else None
-            )
-        return {
-            "id": case.id,
-            "tracking_code": case.tracking_code,
-            "subject": case.subject,
-            "status": case.status,
-            "priority": case.priority,
-            "due_at": case.due_at.isoformat() if case.due_at else None,
-            "customer_id": case.customer_id,
-            "customer_name": customer_name,
-            "owner_extension": owner,
-        }
+        case, owner = found
+        customer_name = None
+        if case.customer_id:
+            async with self._db.sessions() as session:
+                customer_name = await session.scalar(
+                    select(Customer.name).where(Customer.id == case.customer_id)
+                )
+        return {**case_json(case), "customer_name": customer_name, "owner_extension": owner}

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
@@ -255,7 +256,54 @@ class LocalBus:
         self._subscriptions.discard(subscription)
 
 
-class LocalSubscription:
+class SubscriptionBase(ABC):
+    """What every :class:`Subscription` shares: its name, iteration and ``async with``.
+
+    A backend says how to read (``__anext__``) and how to stop (:meth:`_stop`):
+    :meth:`aclose` is a normal stop, leaving ``async with`` on an exception a
+    failed one.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """Who is reading: a node's component (``node-a/calllog``) or a connection."""
+        return self._name
+
+    def __aiter__(self) -> Self:
+        return self
+
+    @abstractmethod
+    async def __anext__(self) -> Delivery:
+        """The next event in publish order."""
+
+    async def aclose(self) -> None:
+        """Stop reading; a pending ``__anext__`` ends with ``StopAsyncIteration``."""
+        await self._stop(failed=False)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stop(failed=exc is not None)
+
+    @abstractmethod
+    async def _stop(self, *, failed: bool) -> None:
+        """End the subscription; calling it again changes nothing.
+
+        ``failed``: the consumer left on an exception, so the event it had in
+        hand may not have been handled.
+        """
+
+
+class LocalSubscription(SubscriptionBase):
     """A cursor into a :class:`LocalBus` (see :class:`Subscription`)."""
 
     def __init__(
@@ -266,17 +314,13 @@ class LocalSubscription:
         resume_from: str | None,
         gap: str | None,
     ) -> None:
+        super().__init__(name)
         self._bus = bus
-        self._name = name
         self._next_seq = next_seq
         self._resume_from = resume_from
         self._gap = gap
         self._last_position: str | None = None
         self._finished = False
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def last_position(self) -> str | None:
@@ -286,9 +330,6 @@ class LocalSubscription:
     def lag(self) -> int:
         """Events published but not yet delivered to this subscriber."""
         return self._bus._last_seq - self._next_seq + 1
-
-    def __aiter__(self) -> Self:
-        return self
 
     async def __anext__(self) -> Delivery:
         bus = self._bus
@@ -334,21 +375,11 @@ class LocalSubscription:
             # shield: a cancelled reader must not cancel the future other readers share.
             await asyncio.shield(bus._wait_future())
 
-    async def aclose(self) -> None:
+    async def _stop(self, *, failed: bool) -> None:
+        # Nothing is persisted, so a failed stop is the same as a normal one.
         self._finish()
         # Wake this reader if it is waiting; the others just check and wait again.
         self._bus._wake()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _finish(self) -> None:
         self._finished = True
@@ -368,5 +399,6 @@ __all__ = [
     "ResumeGapError",
     "SubscriberOverflowError",
     "Subscription",
+    "SubscriptionBase",
     "parse_position",
 ]

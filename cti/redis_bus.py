@@ -28,9 +28,8 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -46,6 +45,7 @@ from cti.bus import (
     InvalidPositionError,
     ResumeGapError,
     SubscriberOverflowError,
+    SubscriptionBase,
     parse_position,
 )
 from cti.config import BusConfig
@@ -229,19 +229,31 @@ class RedisStreamBus:
         open_subscriptions = list(self._subscriptions)
         self._subscriptions.clear()
         if open_subscriptions:
-            pipe = self._client.pipeline(transaction=False)
-            for subscription in open_subscriptions:
-                subscription._queue_cursor_write(pipe, subscription._processed)
-            try:
-                async with asyncio.timeout(self._command_timeout):
-                    await pipe.execute()
-            except (*_TRANSIENT, RedisError) as exc:
-                logger.error(
-                    "could not save subscriber cursors on close stream=%s error=%s",
-                    self.stream_key,
-                    exc,
-                )
+            await self._save_cursors({sub.name: sub._processed for sub in open_subscriptions})
         await self._client.aclose()
+
+    async def _save_cursors(self, positions: Mapping[str, str]) -> None:
+        """Persist subscriber cursors (name -> position) in one round trip.
+
+        A failure is logged, not raised: the events after the old cursor are
+        delivered again after a restart, which consumers must bear anyway.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        for name, position in positions.items():
+            self._queue_cursor_write(pipe, name, position)
+        try:
+            async with asyncio.timeout(self._command_timeout):
+                await pipe.execute()
+        except (*_TRANSIENT, RedisError) as exc:
+            logger.error(
+                "could not save subscriber cursors stream=%s cursors=%s error=%s",
+                self.stream_key,
+                dict(positions),
+                exc,
+            )
+
+    def _queue_cursor_write(self, pipe: Any, name: str, position: str) -> None:
+        pipe.set(self.cursor_key(name), position, ex=self._cursor_ttl)
 
     async def _latest_id(self) -> str:
         newest = await self._command(self._client.xrevrange(self.stream_key, "+", "-", count=1))
@@ -290,7 +302,7 @@ class RedisStreamBus:
         return None
 
 
-class RedisSubscription:
+class RedisSubscription(SubscriptionBase):
     """One reader of a :class:`RedisStreamBus` (see :class:`cti.bus.Subscription`).
 
     An event counts as processed when the consumer asks for the next one, or
@@ -301,8 +313,8 @@ class RedisSubscription:
     def __init__(
         self, bus: RedisStreamBus, name: str, start: str, *, check_first_read: bool
     ) -> None:
+        super().__init__(name)
         self._bus = bus
-        self._name = name
         self._resume_from = start
         self._read_after = start
         self._buffer: deque[tuple[bytes | str, dict[Any, Any]]] = deque()
@@ -314,15 +326,8 @@ class RedisSubscription:
         self._failures = 0
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
     def last_position(self) -> str | None:
         return self._delivered
-
-    def __aiter__(self) -> Self:
-        return self
 
     async def __anext__(self) -> Delivery:
         if self._delivered is not None:
@@ -341,46 +346,20 @@ class RedisSubscription:
                 return Delivery(position, event)
             await self._fill()
 
-    async def aclose(self) -> None:
-        """Save the cursor (the last delivered event counts as processed) and stop."""
-        await self._close(self._delivered or self._processed)
+    async def _stop(self, *, failed: bool) -> None:
+        """Save the cursor and stop.
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # Leaving on an exception means the event in hand may not have been handled.
-        await self._close(
-            self._processed if exc is not None else (self._delivered or self._processed)
-        )
-
-    async def _close(self, position: str) -> None:
+        The last delivered event counts as processed, unless the consumer failed
+        with it in hand: then it is delivered again after a restart.
+        """
         if self._finished:
             return
+        position = self._processed if failed else (self._delivered or self._processed)
         self._finished = True
         self._bus._subscriptions.discard(self)
         if self._bus.closed or position == self._persisted:
             return
-        pipe = self._bus._client.pipeline(transaction=False)
-        self._queue_cursor_write(pipe, position)
-        try:
-            async with asyncio.timeout(self._bus._command_timeout):
-                await pipe.execute()
-        except (*_TRANSIENT, RedisError) as exc:
-            logger.error(
-                "could not save subscriber cursor name=%s position=%s error=%s",
-                self._name,
-                position,
-                exc,
-            )
-
-    def _queue_cursor_write(self, pipe: Any, position: str) -> None:
-        pipe.set(self._bus.cursor_key(self._name), position, ex=self._bus._cursor_ttl)
+        await self._bus._save_cursors({self._name: position})
 
     def _decode(self, position: str, fields: dict[Any, Any]) -> Event | None:
         raw = fields.get(_FIELD)
@@ -404,7 +383,7 @@ class RedisSubscription:
         write = self._processed if self._processed != self._persisted else None
         pipe = bus._client.pipeline(transaction=False)
         if write is not None:
-            self._queue_cursor_write(pipe, write)
+            bus._queue_cursor_write(pipe, self._name, write)
         pipe.xread({bus.stream_key: self._read_after}, count=bus._read_count, block=bus._block_ms)
         try:
             async with asyncio.timeout(bus._block_ms / 1000 + bus._command_timeout):

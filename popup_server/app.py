@@ -26,6 +26,7 @@ from popup_server.auth import LoginRateLimiter, TokenSigner, UserStore
 from popup_server.pop_feed import PopFeed
 from popup_server.ports import CallHistory, CaseDesk, PbxActions, Phonebook
 from popup_server.ws_agent import AgentHub, AgentSocketHandler
+from popup_server.ws_handshake import SocketGate
 from popup_server.ws_supervisor import SupervisorHub, SupervisorSocketHandler
 
 logger = logging.getLogger(__name__)
@@ -119,15 +120,12 @@ def create_app(
         )
     )
     app.add_routes(api.routes())
-    sockets = AgentSocketHandler(
-        hub, signer, origins, config.heartbeat_seconds, config.auth_timeout_seconds
-    )
+    gate = SocketGate(signer, origins, config.heartbeat_seconds, config.auth_timeout_seconds)
+    sockets = AgentSocketHandler(hub, gate)
     app.router.add_get("/ws/agent", sockets.handle)
     supervisors = SupervisorHub()
     app[SUPERVISORS_KEY] = supervisors
-    supervisor_sockets = SupervisorSocketHandler(
-        supervisors, signer, origins, config.heartbeat_seconds, config.auth_timeout_seconds
-    )
+    supervisor_sockets = SupervisorSocketHandler(supervisors, gate)
     app.router.add_get("/ws/supervisor", supervisor_sockets.handle)
 
     async def index(request: web.Request) -> web.FileResponse:

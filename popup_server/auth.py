@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
+
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
 _TOKEN_VERSION = "v1"
@@ -219,12 +221,12 @@ class InMemoryUserStore:
         self._users: dict[str, tuple[User, str]] = {}
 
     def add(self, user: User, password_hash: str) -> None:
-        """Add or replace a user (``password_hash`` from :func:`hash_password`)."""
+        """Add or replace a user (``password_hash`` as ``crm_sync.passwords`` makes it)."""
         self._users[user.username.lower()] = (user, password_hash)
 
     async def authenticate(self, username: str, password: str) -> User | None:
         entry = self._users.get(username.lower())
-        stored = entry[1] if entry else _DUMMY_HASH
+        stored = entry[1] if entry else UNMATCHABLE_HASH
         # Hash even for unknown users so response time does not reveal which names exist.
         ok = await asyncio.to_thread(verify_password, password, stored)
         return entry[0] if entry and ok else None
@@ -235,49 +237,3 @@ class InMemoryUserStore:
     def users(self) -> Iterable[User]:
         """Every user."""
         return [u for u, _ in self._users.values()]
-
-
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-
-
-def hash_password(password: str) -> str:
-    """``scrypt$N$r$p$salt$hash``: the same format as ``crm_sync.passwords``."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-    )
-    return "$".join(
-        (
-            "scrypt",
-            str(_SCRYPT_N),
-            str(_SCRYPT_R),
-            str(_SCRYPT_P),
-            base64.b64encode(salt).decode(),
-            base64.b64encode(digest).decode(),
-        )
-    )
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """True when ``password`` matches ``stored`` (scrypt format); False if malformed."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt" or int(n) > 2**20:
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError, binascii.Error):
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-_DUMMY_HASH = (
-    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-)

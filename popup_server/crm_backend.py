@@ -1,64 +1,28 @@
 """The panel's CRM interfaces implemented over ``crm_sync`` (SQLite or PostgreSQL).
 
-One class per interface of :mod:`popup_server.ports` (and the screen pop's
-:class:`cti.screenpop.CallerLookup`), each built from the ``crm_sync`` object
-that owns the data. Panel user ids are ``agents.id``.
+One class per interface of :mod:`popup_server.ports`, each built from the
+``crm_sync`` object that owns the data; the screen pop's lookup is
+:class:`crm_sync.screenpop_lookup.CrmCallerLookup`. Panel user ids are ``agents.id``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import or_, select
 
-from crm_sync.cases import CaseError, CaseService
+from crm_sync.cases import CaseError, CaseService, case_json
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
-from crm_sync.models import Agent, CallRecord, Case, Customer, PhoneNumber
-from crm_sync.passwords import verify_password
+from crm_sync.models import Agent, CallRecord, Customer, PhoneNumber
+from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from crm_sync.phones import PhoneNormaliser
-from cti.screenpop import CallerInfo
+from crm_sync.screenpop_lookup import CrmCallerLookup
 from popup_server.app import PanelBackends
 from popup_server.auth import ROLES, Role, User
 from popup_server.ports import CrmError, PbxActions
-
-# Verified when the username is unknown, so timing does not reveal which names exist.
-_DUMMY_HASH = (
-    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-)
-
-
-def case_json(case: Case) -> dict[str, Any]:
-    """A case as the panel shows it."""
-    return {
-        "id": case.id,
-        "tracking_code": case.tracking_code,
-        "subject": case.subject,
-        "status": case.status,
-        "priority": case.priority,
-        "due_at": case.due_at.isoformat() if case.due_at else None,
-        "customer_id": case.customer_id,
-    }
-
-
-class CrmCallerLookup:
-    """:class:`cti.screenpop.CallerLookup` over :class:`crm_sync.matching.CallerDirectory`."""
-
-    def __init__(self, directory: CallerDirectory, cases: CaseService) -> None:
-        self._directory = directory
-        self._cases = cases
-
-    async def lookup(self, number: str | None) -> CallerInfo:
-        match = await self._directory.lookup(number)
-        customers = tuple(match.to_dict()["customers"])
-        return CallerInfo(number, match.number.e164, match.status, customers)
-
-    async def case_by_code(self, code: str) -> Mapping[str, Any] | None:
-        case = await self._cases.find_by_code(code)
-        return case_json(case) if case is not None else None
 
 
 class CrmUserStore:
@@ -72,8 +36,9 @@ class CrmUserStore:
             agent = await session.scalar(
                 select(Agent).where(Agent.username == username, Agent.active.is_(True))
             )
-        stored = agent.password_hash if agent is not None and agent.password_hash else _DUMMY_HASH
-        ok = await asyncio.to_thread(verify_password, password, stored)
+        stored = agent.password_hash if agent is not None else None
+        # An agent without a password hashes too, like an unknown name: timing tells nothing.
+        ok = await asyncio.to_thread(verify_password, password, stored or UNMATCHABLE_HASH)
         return _user(agent) if agent is not None and ok else None
 
     async def get(self, user_id: int) -> User | None:
@@ -231,7 +196,7 @@ def crm_panel_backends(
     """Every panel backend over one ``crm_sync`` database, plus the PBX actions."""
     return PanelBackends(
         users=CrmUserStore(database),
-        lookup=CrmCallerLookup(directory, cases),
+        lookup=CrmCallerLookup(directory, cases, database),
         pbx=pbx,
         phonebook=CrmPhonebook(database, directory.normaliser),
         cases=CrmCaseDesk(database, cases),

@@ -8,6 +8,8 @@ Protocol (every message JSON, documented in ``docs/events.md``):
    halve throughput.
 2. Its first message must be ``{"type": "auth", "token": "..."}`` within
    ``auth_timeout_seconds``; otherwise the socket is closed with 4001.
+   (Steps 1 and 2 are :class:`popup_server.ws_handshake.SocketGate`, shared
+   with the supervisor socket.)
 3. The server answers ``hello``, then the current state of the agent's
    calls and queue memberships (the resume), then ``snapshot_done``.
 4. ``{"type": "subscribe", "extensions": [...]}`` may narrow the extensions
@@ -29,18 +31,20 @@ import logging
 import time
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from cti.screenpop import POP_SCHEMA_VERSION, Outgoing, ScreenPops
-from popup_server.auth import InvalidTokenError, TokenClaims, TokenSigner, User
+from popup_server.auth import InvalidTokenError, User
+from popup_server.ws_handshake import (
+    CLOSE_FORBIDDEN,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHENTICATED,
+    SocketGate,
+)
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4001
-CLOSE_FORBIDDEN = 4003
-CLOSE_TOO_SLOW = 4008
 _QUEUE_LIMIT = 1000
 
 
@@ -154,79 +158,16 @@ class AgentHub:
                 await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
-def origin_allowed(request: web.Request, allowed: frozenset[str]) -> bool:
-    """True for no ``Origin`` (not a browser), a same-origin page, or an allowed origin.
-
-    Same-origin means the page's ``scheme://host:port`` names this very server
-    (the request's ``Host``), which a page on another site cannot claim; behind
-    a proxy that rewrites ``Host``, list the public origin in ``allowed``.
-    """
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    if origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == request.host
-
-
-async def authenticate_socket(
-    ws: web.WebSocketResponse, signer: TokenSigner, timeout: float
-) -> TokenClaims | None:
-    """The claims of the socket's first message ``{"type": "auth", "token": ...}``.
-
-    On anything else (timeout, bad JSON, bad token) the socket is closed with
-    4001 and None is returned.
-    """
-    try:
-        message = await ws.receive(timeout=timeout)
-    except TimeoutError:
-        await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"no auth message in time")
-        return None
-    if message.type != WSMsgType.TEXT:
-        await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"first message must be auth")
-        return None
-    try:
-        data = json.loads(message.data)
-        if not isinstance(data, dict) or data.get("type") != "auth":
-            raise InvalidTokenError("first message must be {'type': 'auth', 'token': ...}")
-        return signer.verify(data.get("token"))
-    except (ValueError, InvalidTokenError) as exc:
-        logger.info("websocket auth refused reason=%s", exc)
-        await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication failed")
-        return None
-
-
 class AgentSocketHandler:
     """aiohttp handler for ``/ws/agent``."""
 
-    def __init__(
-        self,
-        hub: AgentHub,
-        signer: TokenSigner,
-        allowed_origins: frozenset[str],
-        heartbeat: float,
-        auth_timeout: float,
-    ) -> None:
+    def __init__(self, hub: AgentHub, gate: SocketGate) -> None:
         self._hub = hub
-        self._signer = signer
-        self._allowed_origins = allowed_origins
-        self._heartbeat = heartbeat
-        self._auth_timeout = auth_timeout
+        self._gate = gate
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one agent socket from upgrade to close."""
-        if not origin_allowed(request, self._allowed_origins):
-            logger.warning(
-                "websocket refused: origin not allowed origin=%r peer=%s",
-                request.headers.get("Origin"),
-                request.remote,
-            )
-            raise web.HTTPForbidden(text="origin not allowed")
-        ws = web.WebSocketResponse(heartbeat=self._heartbeat, compress=False, max_msg_size=64_000)
-        await ws.prepare(request)
-        claims = await authenticate_socket(ws, self._signer, self._auth_timeout)
+        ws, claims = await self._gate.open(request)
         if claims is None:
             return ws
         user = claims.user
@@ -275,7 +216,7 @@ class AgentSocketHandler:
     ) -> bool:
         """Accept a renewed token of the same user; its extensions replace the old ones."""
         try:
-            claims = self._signer.verify(token if isinstance(token, str) else None)
+            claims = self._gate.signer.verify(token if isinstance(token, str) else None)
             if claims.user.id != connection.user.id:
                 raise InvalidTokenError("renewed token is for another user")
         except InvalidTokenError as exc:

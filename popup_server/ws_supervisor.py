@@ -32,14 +32,8 @@ from cti.events import (
     QueueMemberRemoved,
 )
 from cti.screenpop import POP_SCHEMA_VERSION
-from popup_server.auth import TokenSigner
-from popup_server.ws_agent import (
-    CLOSE_FORBIDDEN,
-    AgentConnection,
-    authenticate_socket,
-    encode,
-    origin_allowed,
-)
+from popup_server.ws_agent import AgentConnection, encode
+from popup_server.ws_handshake import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SocketGate
 
 logger = logging.getLogger(__name__)
 
@@ -148,27 +142,13 @@ class SupervisorHub:
 class SupervisorSocketHandler:
     """aiohttp handler for ``/ws/supervisor``."""
 
-    def __init__(
-        self,
-        hub: SupervisorHub,
-        signer: TokenSigner,
-        allowed_origins: frozenset[str],
-        heartbeat: float,
-        auth_timeout: float,
-    ) -> None:
+    def __init__(self, hub: SupervisorHub, gate: SocketGate) -> None:
         self._hub = hub
-        self._signer = signer
-        self._allowed_origins = allowed_origins
-        self._heartbeat = heartbeat
-        self._auth_timeout = auth_timeout
+        self._gate = gate
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one supervisor socket from upgrade to close."""
-        if not origin_allowed(request, self._allowed_origins):
-            raise web.HTTPForbidden(text="origin not allowed")
-        ws = web.WebSocketResponse(heartbeat=self._heartbeat, compress=False, max_msg_size=64_000)
-        await ws.prepare(request)
-        claims = await authenticate_socket(ws, self._signer, self._auth_timeout)
+        ws, claims = await self._gate.open(request)
         if claims is None:
             return ws
         user = claims.user
@@ -193,7 +173,7 @@ class SupervisorSocketHandler:
                 async for _ in ws:
                     pass  # supervisors only listen; the token's expiry ends the socket
         except TimeoutError:
-            await ws.close(code=4001, message=b"token expired")
+            await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"token expired")
         finally:
             self._hub.detach(connection)
             writer.cancel()

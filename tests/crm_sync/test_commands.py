@@ -83,9 +83,11 @@ async def test_import_and_export_through_the_commands(settings: Settings, tmp_pa
 
 def test_password_hashes_verify_only_the_right_password() -> None:
     stored = hash_password("correct horse")
-    assert stored.startswith("scrypt$")
+    assert stored.startswith("scrypt$16384$8$1$")
     assert verify_password("correct horse", stored)
     assert not verify_password("wrong horse", stored)
+    assert not verify_password("Correct horse", stored)
+    assert not verify_password("correct horse", "md5$abc")
     assert hash_password("correct horse") != stored  # salted
     assert not verify_password("x", "garbage")
     assert not verify_password("x", None)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from cti.bus import (
     LATEST,
@@ -25,36 +23,13 @@ from cti.bus import (
 )
 from cti.events import CallEnded, QueueCallersChanged, Transfer
 from cti.redis_bus import RedisLease, RedisStreamBus
+from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.redis
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+_REDIS = urlsplit(REDIS_URL)
+REDIS_HOST, REDIS_PORT = _REDIS.hostname or "127.0.0.1", _REDIS.port or 6379
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await client.ping()
-    except (RedisConnectionError, OSError) as exc:
-        await client.aclose()
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis: Redis) -> AsyncIterator[str]:
-    """A key prefix of this test's own, deleted afterwards."""
-    prefix = f"test-ctihub:{uuid.uuid4().hex}:"
-    yield prefix
-    keys = [key async for key in redis.scan_iter(match=prefix + "*")]
-    if keys:
-        await redis.delete(*keys)
 
 
 def node(prefix: str, url: str = REDIS_URL, **options: int | float) -> RedisStreamBus:
@@ -142,9 +117,9 @@ async def proxy() -> AsyncIterator[FlakyRedisProxy]:
 
 
 async def test_node_b_receives_what_node_a_publishes_in_order_and_intact(
-    redis: Redis, prefix: str
+    redis: Redis, redis_prefix: str
 ) -> None:
-    node_a, node_b = node(prefix), node(prefix)
+    node_a, node_b = node(redis_prefix), node(redis_prefix)
     pops = await node_b.subscribe("node-b/pops")
     ended = CallEnded(
         call_id="1764350000.12",
@@ -173,15 +148,17 @@ async def test_node_b_receives_what_node_a_publishes_in_order_and_intact(
 
     received = await take(pops, 4)
     assert [d.event for d in received] == [waiting(1), waiting(2), ended, waiting(0)]
-    assert [d.position for d in received] == await stream_ids(redis, prefix)
+    assert [d.position for d in received] == await stream_ids(redis, redis_prefix)
     await node_a.close()
     await node_b.close()
 
 
-async def test_caller_given_position_resumes_on_another_node(redis: Redis, prefix: str) -> None:
-    node_a, node_b = node(prefix), node(prefix)
+async def test_caller_given_position_resumes_on_another_node(
+    redis: Redis, redis_prefix: str
+) -> None:
+    node_a, node_b = node(redis_prefix), node(redis_prefix)
     await node_a.publish([waiting(n) for n in range(1, 5)])
-    second = (await stream_ids(redis, prefix))[1]
+    second = (await stream_ids(redis, redis_prefix))[1]
     # An agent's browser reconnects to node B with the last position node A gave it.
     subscription = await node_b.subscribe("ws-1001-reconnect", resume_from=second)
     assert [d.event for d in await take(subscription, 2)] == [waiting(3), waiting(4)]
@@ -190,9 +167,9 @@ async def test_caller_given_position_resumes_on_another_node(redis: Redis, prefi
 
 
 async def test_restarted_node_resumes_from_its_cursor_without_loss_or_duplicates(
-    prefix: str,
+    redis_prefix: str,
 ) -> None:
-    node_a, node_b = node(prefix), node(prefix)
+    node_a, node_b = node(redis_prefix), node(redis_prefix)
     calllog = await node_b.subscribe("node-b/calllog")
     await node_a.publish([waiting(n) for n in range(1, 6)])
     assert [d.event for d in await take(calllog, 2)] == [waiting(1), waiting(2)]
@@ -200,7 +177,7 @@ async def test_restarted_node_resumes_from_its_cursor_without_loss_or_duplicates
     await node_b.close()
 
     await node_a.publish([waiting(6)])
-    node_b_again = node(prefix)
+    node_b_again = node(redis_prefix)
     calllog = await node_b_again.subscribe("node-b/calllog")
     assert [d.event for d in await take(calllog, 4)] == [waiting(n) for n in range(3, 7)]
     await node_a.publish([waiting(7)])
@@ -209,8 +186,8 @@ async def test_restarted_node_resumes_from_its_cursor_without_loss_or_duplicates
     await node_b_again.close()
 
 
-async def test_killed_node_repeats_nothing_it_finished_before_waiting(prefix: str) -> None:
-    node_a, node_b = node(prefix), node(prefix)
+async def test_killed_node_repeats_nothing_it_finished_before_waiting(redis_prefix: str) -> None:
+    node_a, node_b = node(redis_prefix), node(redis_prefix)
     calllog = await node_b.subscribe("node-b/calllog")
     await node_a.publish([waiting(1), waiting(2)])
     await take(calllog, 2)
@@ -219,7 +196,7 @@ async def test_killed_node_repeats_nothing_it_finished_before_waiting(prefix: st
     await asyncio.sleep(0.2)
     waiter.cancel()  # the node dies here: no close, no cursor write of its own
 
-    node_b_again = node(prefix)
+    node_b_again = node(redis_prefix)
     calllog_again = await node_b_again.subscribe("node-b/calllog")
     await node_a.publish([waiting(3)])
     assert [d.event for d in await take(calllog_again, 1)] == [waiting(3)]
@@ -228,13 +205,13 @@ async def test_killed_node_repeats_nothing_it_finished_before_waiting(prefix: st
     await node_b.close()
 
 
-async def test_event_in_hand_when_the_consumer_fails_is_delivered_again(prefix: str) -> None:
-    node_a, node_b = node(prefix), node(prefix)
+async def test_event_in_hand_when_the_consumer_fails_is_delivered_again(redis_prefix: str) -> None:
+    node_a, node_b = node(redis_prefix), node(redis_prefix)
     await node_b.subscribe("node-b/calllog")  # starts the cursor before the events
     await node_b.close()
     await node_a.publish([waiting(1), waiting(2)])
 
-    node_b = node(prefix)
+    node_b = node(redis_prefix)
     with pytest.raises(RuntimeError, match="database down"):
         async with await node_b.subscribe("node-b/calllog") as calllog:
             async for delivery in calllog:
@@ -242,7 +219,7 @@ async def test_event_in_hand_when_the_consumer_fails_is_delivered_again(prefix: 
                     raise RuntimeError("database down")
     await node_b.close()
 
-    node_b = node(prefix)
+    node_b = node(redis_prefix)
     calllog = await node_b.subscribe("node-b/calllog")
     assert [d.event for d in await take(calllog, 1)] == [waiting(2)]
     await node_a.close()
@@ -250,10 +227,10 @@ async def test_event_in_hand_when_the_consumer_fails_is_delivered_again(prefix: 
 
 
 async def test_subscriber_rides_out_a_redis_outage_without_loss(
-    prefix: str, proxy: FlakyRedisProxy
+    redis_prefix: str, proxy: FlakyRedisProxy
 ) -> None:
-    node_a = node(prefix)
-    node_b = node(prefix, await proxy.start(), command_timeout=0.5)
+    node_a = node(redis_prefix)
+    node_b = node(redis_prefix, await proxy.start(), command_timeout=0.5)
     pops = await node_b.subscribe("node-b/pops")
     await node_a.publish([waiting(1)])
     assert [d.event for d in await take(pops, 1)] == [waiting(1)]
@@ -270,15 +247,15 @@ async def test_subscriber_rides_out_a_redis_outage_without_loss(
     await node_b.close()
 
 
-async def test_resume_from_a_trimmed_position_raises_gap(redis: Redis, prefix: str) -> None:
-    node_a = node(prefix, stream_maxlen=100, read_count=10)
+async def test_resume_from_a_trimmed_position_raises_gap(redis: Redis, redis_prefix: str) -> None:
+    node_a = node(redis_prefix, stream_maxlen=100, read_count=10)
     await node_a.publish([waiting(0)])
-    first = (await stream_ids(redis, prefix))[0]
+    first = (await stream_ids(redis, redis_prefix))[0]
     for start in range(1, 400, 50):
         await node_a.publish([waiting(n) for n in range(start, start + 50)])
-    assert first not in await stream_ids(redis, prefix)  # trimming happened
+    assert first not in await stream_ids(redis, redis_prefix)  # trimming happened
 
-    node_b = node(prefix)
+    node_b = node(redis_prefix)
     late = await node_b.subscribe("ws-1001", resume_from=first)
     with pytest.raises(ResumeGapError) as caught:
         await anext(late)
@@ -289,10 +266,10 @@ async def test_resume_from_a_trimmed_position_raises_gap(redis: Redis, prefix: s
 
 
 async def test_lagging_subscriber_is_dropped_before_it_skips_anything(
-    redis: Redis, prefix: str, caplog: pytest.LogCaptureFixture
+    redis: Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    node_a = node(prefix, stream_maxlen=100, read_count=10)
-    node_b = node(prefix, stream_maxlen=100, read_count=10)
+    node_a = node(redis_prefix, stream_maxlen=100, read_count=10)
+    node_b = node(redis_prefix, stream_maxlen=100, read_count=10)
     slow = await node_b.subscribe("node-b/slow")
     await node_a.publish([waiting(n) for n in range(5)])
     delivered = [d.event for d in await take(slow, 1)]
@@ -314,12 +291,12 @@ async def test_lagging_subscriber_is_dropped_before_it_skips_anything(
 
 
 async def test_undecodable_entry_is_skipped_with_a_warning(
-    redis: Redis, prefix: str, caplog: pytest.LogCaptureFixture
+    redis: Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    node_a, node_b = node(prefix), node(prefix)
+    node_a, node_b = node(redis_prefix), node(redis_prefix)
     pops = await node_b.subscribe("node-b/pops")
     await node_a.publish([waiting(1)])
-    await redis.xadd(f"{prefix}events", {"e": '{"type": "call_teleported", "call_id": "x"}'})
+    await redis.xadd(f"{redis_prefix}events", {"e": '{"type": "call_teleported", "call_id": "x"}'})
     await node_a.publish([waiting(2)])
     with caplog.at_level(logging.WARNING, logger="cti.redis_bus"):
         assert [d.event for d in await take(pops, 2)] == [waiting(1), waiting(2)]
@@ -337,8 +314,8 @@ async def test_publish_without_redis_raises_bus_unavailable(proxy: FlakyRedisPro
     await bus.close()
 
 
-async def test_close_ends_a_subscriber_blocked_in_a_read(prefix: str) -> None:
-    bus = node(prefix, block_seconds=30)
+async def test_close_ends_a_subscriber_blocked_in_a_read(redis_prefix: str) -> None:
+    bus = node(redis_prefix, block_seconds=30)
     subscription = await bus.subscribe("node-b/pops", resume_from=LATEST)
     reader = asyncio.create_task(anext(subscription))
     await asyncio.sleep(0.1)
@@ -373,8 +350,8 @@ class Job:
             self.stopped.set()
 
 
-async def test_only_one_of_two_contenders_runs_the_job(prefix: str) -> None:
-    lease_a, lease_b = lease(prefix, "node-a"), lease(prefix, "node-b")
+async def test_only_one_of_two_contenders_runs_the_job(redis_prefix: str) -> None:
+    lease_a, lease_b = lease(redis_prefix, "node-a"), lease(redis_prefix, "node-b")
     job_a, job_b = Job(), Job()
     run_a = asyncio.create_task(lease_a.run(job_a))
     await asyncio.wait_for(job_a.running.wait(), timeout=3)
@@ -411,14 +388,14 @@ asyncio.run(main())
 """
 
 
-async def test_holder_killed_without_release_is_replaced_after_its_ttl(prefix: str) -> None:
+async def test_holder_killed_without_release_is_replaced_after_its_ttl(redis_prefix: str) -> None:
     ttl = 1.5
     holder = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         HOLDER_PROCESS,
         REDIS_URL,
-        f"{prefix}ami-lease",
+        f"{redis_prefix}ami-lease",
         str(ttl),
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
@@ -426,7 +403,7 @@ async def test_holder_killed_without_release_is_replaced_after_its_ttl(prefix: s
     try:
         assert holder.stdout is not None
         assert await asyncio.wait_for(holder.stdout.readline(), timeout=15) == b"HOLDING\n"
-        lease_b, job_b = lease(prefix, "node-b", ttl=ttl), Job()
+        lease_b, job_b = lease(redis_prefix, "node-b", ttl=ttl), Job()
         run_b = asyncio.create_task(lease_b.run(job_b))
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(job_b.running.wait(), timeout=ttl * 1.5)
@@ -447,19 +424,20 @@ async def test_holder_killed_without_release_is_replaced_after_its_ttl(prefix: s
 
 
 async def test_holder_whose_key_was_stolen_stops_its_job_and_contends_again(
-    redis: Redis, prefix: str
+    redis: Redis, redis_prefix: str
 ) -> None:
-    holder, job = lease(prefix, "node-a"), Job()
+    holder, job = lease(redis_prefix, "node-a"), Job()
     losses: list[str] = []
     run = asyncio.create_task(holder.run(job, on_lost=losses.append))
     await asyncio.wait_for(job.running.wait(), timeout=3)
 
-    await redis.set(f"{prefix}ami-lease", "node-z/intruder", px=60_000)
+    await redis.set(f"{redis_prefix}ami-lease", "node-z/intruder", px=60_000)
     await asyncio.wait_for(job.stopped.wait(), timeout=3)
     assert losses == ["the key expired or is held by another node"]
-    assert await redis.get(f"{prefix}ami-lease") == b"node-z/intruder"  # not deleted by node-a
+    # Not deleted by node-a:
+    assert await redis.get(f"{redis_prefix}ami-lease") == b"node-z/intruder"
 
-    await redis.delete(f"{prefix}ami-lease")
+    await redis.delete(f"{redis_prefix}ami-lease")
     await asyncio.wait_for(job.running.wait(), timeout=3)
     assert job.starts == 2
     run.cancel()
@@ -468,9 +446,9 @@ async def test_holder_whose_key_was_stolen_stops_its_job_and_contends_again(
 
 
 async def test_holder_cut_off_from_redis_stops_before_its_key_expires(
-    redis: Redis, prefix: str, proxy: FlakyRedisProxy
+    redis: Redis, redis_prefix: str, proxy: FlakyRedisProxy
 ) -> None:
-    holder, job = lease(prefix, "node-a", ttl=1.5, url=await proxy.start()), Job()
+    holder, job = lease(redis_prefix, "node-a", ttl=1.5, url=await proxy.start()), Job()
     lost = asyncio.Event()
     run = asyncio.create_task(holder.run(job, on_lost=lambda reason: lost.set()))
     await asyncio.wait_for(job.running.wait(), timeout=3)
@@ -479,19 +457,19 @@ async def test_holder_cut_off_from_redis_stops_before_its_key_expires(
     await asyncio.wait_for(lost.wait(), timeout=3)
     assert job.stopped.is_set()
     # The job is already stopped while Redis still keeps the key from anyone else.
-    assert await redis.pttl(f"{prefix}ami-lease") > 0
+    assert await redis.pttl(f"{redis_prefix}ami-lease") > 0
     assert not holder.held
     run.cancel()
     await asyncio.wait({run})
     await holder.close()
 
 
-async def test_job_that_ends_releases_the_lease(redis: Redis, prefix: str) -> None:
-    holder = lease(prefix, "node-a")
+async def test_job_that_ends_releases_the_lease(redis: Redis, redis_prefix: str) -> None:
+    holder = lease(redis_prefix, "node-a")
 
     async def short_job() -> None:
-        assert await redis.exists(f"{prefix}ami-lease") == 1
+        assert await redis.exists(f"{redis_prefix}ami-lease") == 1
 
     await asyncio.wait_for(holder.run(short_job), timeout=3)
-    assert await redis.exists(f"{prefix}ami-lease") == 0
+    assert await redis.exists(f"{redis_prefix}ami-lease") == 0
     await holder.close()

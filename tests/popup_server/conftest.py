@@ -13,12 +13,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from crm_sync.passwords import hash_password
 from cti.bus import LocalBus
 from cti.config import PopupConfig
 from cti.events import Event
 from cti.replay import read_transcript, replay_events
 from popup_server.app import FEED_KEY, PanelBackends, create_app, start_server
-from popup_server.auth import InMemoryUserStore, User, hash_password
+from popup_server.auth import InMemoryUserStore, User
 from popup_server.memory_backend import MemoryCrm, RecordingPbx
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ami"

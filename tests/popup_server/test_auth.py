@@ -1,4 +1,4 @@
-"""Tokens, password hashes and login throttling, without a server."""
+"""Tokens and login throttling, without a server."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from popup_server.auth import (
     LoginRateLimiter,
     TokenSigner,
     User,
-    hash_password,
-    verify_password,
 )
 
 ALI = User(1, "ali", "Ali Rezaei", "agent", ("1001",), "fa")
@@ -66,14 +64,6 @@ def test_malformed_tokens_are_refused(token: str | None) -> None:
 def test_short_key_is_rejected() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
         TokenSigner(b"short", 60)
-
-
-def test_password_hash_is_scrypt_and_verifies_only_the_right_password() -> None:
-    stored = hash_password("s3cret")
-    assert stored.startswith("scrypt$16384$8$1$")
-    assert verify_password("s3cret", stored)
-    assert not verify_password("S3cret", stored)
-    assert not verify_password("s3cret", "md5$abc")
 
 
 def test_rate_limiter_blocks_one_username_and_address_after_max_failures() -> None:

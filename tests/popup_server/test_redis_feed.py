@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from cti.events import CallAnswered
 from cti.redis_bus import RedisStreamBus
@@ -25,33 +19,14 @@ from tests.popup_server.conftest import (
     trace_events,
 )
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await client.ping()
-    except (RedisConnectionError, OSError) as exc:
-        await client.aclose()
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    prefix = f"test-ctihub-popup:{uuid.uuid4().hex}:"
-    yield prefix
-    keys = [key async for key in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
 async def test_ring_published_on_one_node_pops_the_agent_connected_to_another(
-    prefix: str, password_hash: str
+    redis_url: str, redis_prefix: str, password_hash: str
 ) -> None:
-    publisher = RedisStreamBus(REDIS_URL, key_prefix=prefix, block_seconds=0.5)
-    reader = RedisStreamBus(REDIS_URL, key_prefix=prefix, block_seconds=0.5)
+    publisher = RedisStreamBus(redis_url, key_prefix=redis_prefix, block_seconds=0.5)
+    reader = RedisStreamBus(redis_url, key_prefix=redis_prefix, block_seconds=0.5)
     crm = demo_crm()
     backends = PanelBackends(make_users(password_hash), crm, RecordingPbx(), crm, crm, crm)
     app = create_app(make_config(), backends, bus=reader, feed_name="node-b/popup")

@@ -1,0 +1,114 @@
+"""How every panel websocket opens, and the codes it may be closed with.
+
+Agent and supervisor sockets open the same way: an ``Origin`` that is neither
+this server's own nor an allowed one is refused with HTTP 403 before the
+upgrade; the upgrade sets the heartbeat and negotiates no compression (pops
+are small and deflate would halve throughput); the first message must be
+``{"type": "auth", "token": "..."}`` within the auth timeout, otherwise the
+socket is closed with :data:`CLOSE_UNAUTHENTICATED`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from popup_server.auth import InvalidTokenError, TokenClaims, TokenSigner
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4001
+"""No, a bad or an expired token."""
+CLOSE_FORBIDDEN = 4003
+"""A valid user asking for what is not theirs (another's extension, the supervisor board)."""
+CLOSE_TOO_SLOW = 4008
+"""The browser fell so far behind that it must reconnect and resync."""
+_MAX_MESSAGE_BYTES = 64_000
+
+
+def origin_allowed(request: web.Request, allowed: frozenset[str]) -> bool:
+    """True for no ``Origin`` (not a browser), a same-origin page, or an allowed origin.
+
+    Same-origin means the page's ``scheme://host:port`` names this very server
+    (the request's ``Host``), which a page on another site cannot claim; behind
+    a proxy that rewrites ``Host``, list the public origin in ``allowed``.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == request.host
+
+
+async def authenticate_socket(
+    ws: web.WebSocketResponse, signer: TokenSigner, timeout: float
+) -> TokenClaims | None:
+    """The claims of the socket's first message ``{"type": "auth", "token": ...}``.
+
+    On anything else (timeout, bad JSON, bad token) the socket is closed with
+    4001 and None is returned.
+    """
+    try:
+        message = await ws.receive(timeout=timeout)
+    except TimeoutError:
+        await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"no auth message in time")
+        return None
+    if message.type != WSMsgType.TEXT:
+        await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"first message must be auth")
+        return None
+    try:
+        data = json.loads(message.data)
+        if not isinstance(data, dict) or data.get("type") != "auth":
+            raise InvalidTokenError("first message must be {'type': 'auth', 'token': ...}")
+        return signer.verify(data.get("token"))
+    except (ValueError, InvalidTokenError) as exc:
+        logger.info("websocket auth refused reason=%s", exc)
+        await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication failed")
+        return None
+
+
+class SocketGate:
+    """Opens panel websockets: origin check, upgrade, first-message authentication."""
+
+    def __init__(
+        self,
+        signer: TokenSigner,
+        allowed_origins: frozenset[str],
+        heartbeat: float,
+        auth_timeout: float,
+    ) -> None:
+        self._signer = signer
+        self._allowed_origins = allowed_origins
+        self._heartbeat = heartbeat
+        self._auth_timeout = auth_timeout
+
+    @property
+    def signer(self) -> TokenSigner:
+        """Verifies the tokens sockets authenticate (and later re-authenticate) with."""
+        return self._signer
+
+    async def open(self, request: web.Request) -> tuple[web.WebSocketResponse, TokenClaims | None]:
+        """The upgraded socket and its user's claims.
+
+        Raises ``HTTPForbidden`` for an origin not allowed. The claims are None
+        when authentication failed; the socket is then already closed.
+        """
+        if not origin_allowed(request, self._allowed_origins):
+            logger.warning(
+                "websocket refused: origin not allowed origin=%r peer=%s path=%s",
+                request.headers.get("Origin"),
+                request.remote,
+                request.path,
+            )
+            raise web.HTTPForbidden(text="origin not allowed")
+        ws = web.WebSocketResponse(
+            heartbeat=self._heartbeat, compress=False, max_msg_size=_MAX_MESSAGE_BYTES
+        )
+        await ws.prepare(request)
+        return ws, await authenticate_socket(ws, self._signer, self._auth_timeout)
