@@ -19,6 +19,7 @@ run: $(STAMP)
 ## test: lint, type-check and the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 

@@ -43,14 +43,17 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     if args.demo and settings.pbx != "simulator":
-        print("ctihub run --demo: the demo runs on the simulated PBX (pbx = \"simulator\")",
-              file=sys.stderr)
+        print(
+            'ctihub run --demo: the demo runs on the simulated PBX (pbx = "simulator")',
+            file=sys.stderr,
+        )
         return 2
     hub = Hub(settings, demo=args.demo)
 
     def announce() -> None:
-        print(demo_banner(hub) if args.demo else f"ctihub running: panel {hub.panel_url}",
-              flush=True)
+        print(
+            demo_banner(hub) if args.demo else f"ctihub running: panel {hub.panel_url}", flush=True
+        )
 
     try:
         asyncio.run(hub.run_until_signalled(on_started=announce))
@@ -89,8 +92,10 @@ def _import(args: argparse.Namespace) -> int:
         return 2
     for error in report.errors:
         print(f"{args.file}: {error}", file=sys.stderr)
-    print(f"{report.imported} of {report.rows} {args.kind} rows imported"
-          + (f", {len(report.errors)} rejected" if report.errors else ""))
+    print(
+        f"{report.imported} of {report.rows} {args.kind} rows imported"
+        + (f", {len(report.errors)} rejected" if report.errors else "")
+    )
     return 0 if report.ok else 1
 
 
@@ -126,8 +131,9 @@ def _simulate(args: argparse.Namespace) -> int:
     else:
         with open(args.out, "w", encoding="utf-8") as fh:
             count = write_transcript(stream, fh)
-        print(f"{count} AMI messages written to {args.out}; "
-              f"replay it with: ctihub replay {args.out}")
+        print(
+            f"{count} AMI messages written to {args.out}; replay it with: ctihub replay {args.out}"
+        )
     return 0
 
 
@@ -146,8 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_config_check)
 
     p = sub.add_parser("run", help="run the daemon")
-    p.add_argument("--demo", action="store_true",
-                   help="seed demo CRM data and drive the simulated PBX with demo traffic")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed demo CRM data and drive the simulated PBX with demo traffic",
+    )
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("db", help="database maintenance")

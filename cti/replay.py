@@ -98,8 +98,21 @@ def replay_events(
 
 def format_text(calls: list[CallEnded]) -> str:
     """A readable table of call summaries."""
-    headers = ["call", "dir", "caller", "dialed", "queue", "agent", "rung", "disposition",
-               "wait", "talk", "transfers", "ivr", "recording"]
+    headers = [
+        "call",
+        "dir",
+        "caller",
+        "dialed",
+        "queue",
+        "agent",
+        "rung",
+        "disposition",
+        "wait",
+        "talk",
+        "transfers",
+        "ivr",
+        "recording",
+    ]
     rows = []
     for call in calls:
         s = call.summary()
@@ -120,8 +133,9 @@ def format_text(calls: list[CallEnded]) -> str:
                 Path(s["recording"]).name if s["recording"] else "-",
             ]
         )
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))

@@ -868,9 +868,7 @@ class CallTracker:
     def _on_attended_transfer(self, m: Message, out: list[Event]) -> None:
         if m.get("Result", "Success") != "Success":
             return
-        orig = self._channel_named(
-            m.get("OrigTransfererChannel"), m.get("OrigTransfererUniqueid")
-        )
+        orig = self._channel_named(m.get("OrigTransfererChannel"), m.get("OrigTransfererUniqueid"))
         second = self._channel_named(
             m.get("SecondTransfererChannel"), m.get("SecondTransfererUniqueid")
         )

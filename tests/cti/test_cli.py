@@ -18,11 +18,25 @@ def test_replay_jsonl_prints_exactly_the_summary_keys(capsys: object) -> None:
     (line,) = out.splitlines()
     row = json.loads(line)
     assert list(row) == [
-        "call_id", "direction", "caller", "dialed", "queue", "agent", "agents_rung",
-        "disposition", "wait_seconds", "talk_seconds", "recording", "transfers", "ivr_input",
+        "call_id",
+        "direction",
+        "caller",
+        "dialed",
+        "queue",
+        "agent",
+        "agents_rung",
+        "disposition",
+        "wait_seconds",
+        "talk_seconds",
+        "recording",
+        "transfers",
+        "ivr_input",
     ]
     assert (row["direction"], row["caller"], row["dialed"], row["agent"]) == (
-        "outbound", "1002", "02177665544", "1002"
+        "outbound",
+        "1002",
+        "02177665544",
+        "1002",
     )
 
 

@@ -53,25 +53,102 @@ def pjsip_queue_call(hangup_at: float = 40.0) -> list[tuple[float | None, dict[s
     caller = chan(TRUNK, "1700000000.10", "1700000000.10")
     agent = chan(PHONE, "1700000000.11", "1700000000.10")
     return [
-        (0.0, msg("Newchannel", **caller, ChannelState="4", CallerIDNum="09121234567",
-                  CallerIDName="", Context="from-pstn", Exten="s")),
+        (
+            0.0,
+            msg(
+                "Newchannel",
+                **caller,
+                ChannelState="4",
+                CallerIDNum="09121234567",
+                CallerIDName="",
+                Context="from-pstn",
+                Exten="s",
+            ),
+        ),
         (0.1, msg("Newstate", **caller, ChannelState="6", CallerIDNum="09121234567")),
-        (1.0, msg("QueueCallerJoin", **caller, Queue="support", Position="1", Count="1",
-                  Exten="2188000000", CallerIDNum="09121234567")),
-        (1.0, msg("Newchannel", **agent, ChannelState="0", CallerIDNum="1001",
-                  Context="from-internal", Exten="s")),
-        (1.0, msg("AgentCalled", **caller, DestChannel=PHONE, DestUniqueid="1700000000.11",
-                  Queue="support", Interface="PJSIP/1001", MemberName="Ali Rezaei")),
-        (1.0, msg("DialBegin", **caller, DestChannel=PHONE, DestUniqueid="1700000000.11",
-                  DialString="1001")),
-        (4.0, msg("DialEnd", **caller, DestChannel=PHONE, DestUniqueid="1700000000.11",
-                  DialStatus="ANSWER")),
-        (4.0, msg("AgentConnect", **caller, DestChannel=PHONE, DestUniqueid="1700000000.11",
-                  Queue="support", Interface="PJSIP/1001", HoldTime="3", RingTime="3")),
+        (
+            1.0,
+            msg(
+                "QueueCallerJoin",
+                **caller,
+                Queue="support",
+                Position="1",
+                Count="1",
+                Exten="2188000000",
+                CallerIDNum="09121234567",
+            ),
+        ),
+        (
+            1.0,
+            msg(
+                "Newchannel",
+                **agent,
+                ChannelState="0",
+                CallerIDNum="1001",
+                Context="from-internal",
+                Exten="s",
+            ),
+        ),
+        (
+            1.0,
+            msg(
+                "AgentCalled",
+                **caller,
+                DestChannel=PHONE,
+                DestUniqueid="1700000000.11",
+                Queue="support",
+                Interface="PJSIP/1001",
+                MemberName="Ali Rezaei",
+            ),
+        ),
+        (
+            1.0,
+            msg(
+                "DialBegin",
+                **caller,
+                DestChannel=PHONE,
+                DestUniqueid="1700000000.11",
+                DialString="1001",
+            ),
+        ),
+        (
+            4.0,
+            msg(
+                "DialEnd",
+                **caller,
+                DestChannel=PHONE,
+                DestUniqueid="1700000000.11",
+                DialStatus="ANSWER",
+            ),
+        ),
+        (
+            4.0,
+            msg(
+                "AgentConnect",
+                **caller,
+                DestChannel=PHONE,
+                DestUniqueid="1700000000.11",
+                Queue="support",
+                Interface="PJSIP/1001",
+                HoldTime="3",
+                RingTime="3",
+            ),
+        ),
         (10.0, msg("Hold", **agent)),
         (15.0, msg("Unhold", **agent)),
-        (hangup_at, msg("AgentComplete", **caller, DestChannel=PHONE, Queue="support",
-                        Interface="PJSIP/1001", HoldTime="3", TalkTime="36", Reason="caller")),
+        (
+            hangup_at,
+            msg(
+                "AgentComplete",
+                **caller,
+                DestChannel=PHONE,
+                Queue="support",
+                Interface="PJSIP/1001",
+                HoldTime="3",
+                TalkTime="36",
+                Reason="caller",
+            ),
+        ),
         (hangup_at, msg("Hangup", **caller, Cause="16")),
         (hangup_at, msg("Hangup", **agent, Cause="16")),
     ]
@@ -118,25 +195,82 @@ def test_issabel_local_member_dialing_its_sip_phone_rings_the_agent_once() -> No
     two = chan("Local/1002@from-queue-00000001;2", "1.3", "1.1")
     phone = chan("SIP/1002-00000002", "1.4", "1.1")
     script = [
-        (0.0, msg("Newchannel", **c, CallerIDNum="+982188776655", Exten="2188000000",
-                  Context="from-trunk", ChannelState="4")),
+        (
+            0.0,
+            msg(
+                "Newchannel",
+                **c,
+                CallerIDNum="+982188776655",
+                Exten="2188000000",
+                Context="from-trunk",
+                ChannelState="4",
+            ),
+        ),
         (0.5, msg("QueueCallerJoin", **c, Queue="support", Position="1", Count="1")),
         (0.5, msg("Newchannel", **one, Exten="1002", Context="from-queue")),
         (0.5, msg("Newchannel", **two, Exten="1002", Context="from-queue")),
-        (0.5, msg("LocalBridge", LocalOneChannel=one["Channel"], LocalOneUniqueid="1.2",
-                  LocalTwoChannel=two["Channel"], LocalTwoUniqueid="1.3")),
-        (0.5, msg("AgentCalled", **c, DestChannel=one["Channel"], DestUniqueid="1.2",
-                  Queue="support", Interface="Local/1002@from-queue/n", MemberName="Sara")),
+        (
+            0.5,
+            msg(
+                "LocalBridge",
+                LocalOneChannel=one["Channel"],
+                LocalOneUniqueid="1.2",
+                LocalTwoChannel=two["Channel"],
+                LocalTwoUniqueid="1.3",
+            ),
+        ),
+        (
+            0.5,
+            msg(
+                "AgentCalled",
+                **c,
+                DestChannel=one["Channel"],
+                DestUniqueid="1.2",
+                Queue="support",
+                Interface="Local/1002@from-queue/n",
+                MemberName="Sara",
+            ),
+        ),
         (0.5, msg("DialBegin", **c, DestChannel=one["Channel"], DestUniqueid="1.2")),
         (0.6, msg("Newchannel", **phone, Exten="1002", Context="from-internal")),
-        (0.6, msg("DialBegin", **two, DestChannel=phone["Channel"], DestUniqueid="1.4",
-                  DialString="1002")),
-        (5.0, msg("DialEnd", **two, DestChannel=phone["Channel"], DestUniqueid="1.4",
-                  DialStatus="ANSWER")),
-        (5.0, msg("DialEnd", **c, DestChannel=one["Channel"], DestUniqueid="1.2",
-                  DialStatus="ANSWER")),
-        (5.0, msg("AgentConnect", **c, DestChannel=one["Channel"], DestUniqueid="1.2",
-                  Queue="support", Interface="Local/1002@from-queue/n", HoldTime="4")),
+        (
+            0.6,
+            msg(
+                "DialBegin",
+                **two,
+                DestChannel=phone["Channel"],
+                DestUniqueid="1.4",
+                DialString="1002",
+            ),
+        ),
+        (
+            5.0,
+            msg(
+                "DialEnd",
+                **two,
+                DestChannel=phone["Channel"],
+                DestUniqueid="1.4",
+                DialStatus="ANSWER",
+            ),
+        ),
+        (
+            5.0,
+            msg(
+                "DialEnd", **c, DestChannel=one["Channel"], DestUniqueid="1.2", DialStatus="ANSWER"
+            ),
+        ),
+        (
+            5.0,
+            msg(
+                "AgentConnect",
+                **c,
+                DestChannel=one["Channel"],
+                DestUniqueid="1.2",
+                Queue="support",
+                Interface="Local/1002@from-queue/n",
+                HoldTime="4",
+            ),
+        ),
         (20.0, msg("Hangup", **phone)),
         (20.0, msg("Hangup", **two)),
         (20.0, msg("Hangup", **one)),
@@ -154,20 +288,32 @@ def test_direct_dial_to_an_extension_that_is_busy_is_a_busy_call() -> None:
     c = chan("IAX2/provider-1234", "2.1", "2.1")
     d = chan("IAX2/1003-5678", "2.2", "2.1")
     script = [
-        (0.0, msg("Newchannel", **c, CallerIDNum="02155443322", Exten="2188000009",
-                  Context="from-trunk")),
+        (
+            0.0,
+            msg(
+                "Newchannel",
+                **c,
+                CallerIDNum="02155443322",
+                Exten="2188000009",
+                Context="from-trunk",
+            ),
+        ),
         (0.2, msg("Newchannel", **d, Exten="s", Context="from-internal")),
-        (0.2, msg("DialBegin", **c, DestChannel=d["Channel"], DestUniqueid="2.2",
-                  DialString="1003")),
-        (0.4, msg("DialEnd", **c, DestChannel=d["Channel"], DestUniqueid="2.2",
-                  DialStatus="BUSY")),
+        (
+            0.2,
+            msg("DialBegin", **c, DestChannel=d["Channel"], DestUniqueid="2.2", DialString="1003"),
+        ),
+        (0.4, msg("DialEnd", **c, DestChannel=d["Channel"], DestUniqueid="2.2", DialStatus="BUSY")),
         (0.4, msg("Hangup", **d, Cause="17")),
         (1.0, msg("Hangup", **c, Cause="17")),
     ]
     events = run(CallTracker(), script)
     (call,) = ended(events)
     assert (call.direction, call.disposition, call.agents_rung, call.queue) == (
-        "inbound", "busy", ("1003",), None
+        "inbound",
+        "busy",
+        ("1003",),
+        None,
     )
     stop = next(e for e in events if isinstance(e, AgentRingStopped))
     assert stop.reason == "declined"
@@ -181,8 +327,12 @@ def test_direct_dial_nobody_answers_is_missed() -> None:
         (0.0, msg("Newchannel", **c, CallerIDNum="+989121112222", Exten="2188000009")),
         (0.0, msg("Newchannel", **d, Exten="s")),
         (0.0, msg("DialBegin", **c, DestChannel=d["Channel"], DestUniqueid="3.2")),
-        (20.0, msg("DialEnd", **c, DestChannel=d["Channel"], DestUniqueid="3.2",
-                   DialStatus="NOANSWER")),
+        (
+            20.0,
+            msg(
+                "DialEnd", **c, DestChannel=d["Channel"], DestUniqueid="3.2", DialStatus="NOANSWER"
+            ),
+        ),
         (20.0, msg("Hangup", **d)),
         (21.0, msg("Hangup", **c)),
     ]
@@ -197,16 +347,27 @@ def test_internal_call_between_two_extensions() -> None:
         (0.0, msg("Newchannel", **a, CallerIDNum="1001", Exten="1002", Context="from-internal")),
         (0.1, msg("Newchannel", **b, Exten="s", Context="from-internal")),
         (0.1, msg("DialBegin", **a, DestChannel=b["Channel"], DestUniqueid="4.2")),
-        (3.0, msg("DialEnd", **a, DestChannel=b["Channel"], DestUniqueid="4.2",
-                  DialStatus="ANSWER")),
+        (
+            3.0,
+            msg("DialEnd", **a, DestChannel=b["Channel"], DestUniqueid="4.2", DialStatus="ANSWER"),
+        ),
         (13.0, msg("Hangup", **b)),
         (13.0, msg("Hangup", **a)),
     ]
     (call,) = ended(run(CallTracker(), script))
     assert call.summary() | {"call_id": None} == {
-        "call_id": None, "direction": "internal", "caller": "1001", "dialed": "1002",
-        "queue": None, "agent": "1002", "agents_rung": ["1002"], "disposition": "answered",
-        "wait_seconds": None, "talk_seconds": 10, "recording": None, "transfers": [],
+        "call_id": None,
+        "direction": "internal",
+        "caller": "1001",
+        "dialed": "1002",
+        "queue": None,
+        "agent": "1002",
+        "agents_rung": ["1002"],
+        "disposition": "answered",
+        "wait_seconds": None,
+        "talk_seconds": 10,
+        "recording": None,
+        "transfers": [],
         "ivr_input": None,
     }
 
@@ -217,16 +378,35 @@ def test_outbound_call_from_a_phone_that_fails_on_the_trunk() -> None:
     script = [
         (0.0, msg("Newchannel", **a, CallerIDNum="1003", Exten="02177665544")),
         (0.1, msg("Newchannel", **t, Exten="s")),
-        (0.1, msg("DialBegin", **a, DestChannel=t["Channel"], DestUniqueid="5.2",
-                  DialString="provider/02177665544")),
-        (0.3, msg("DialEnd", **a, DestChannel=t["Channel"], DestUniqueid="5.2",
-                  DialStatus="CONGESTION")),
+        (
+            0.1,
+            msg(
+                "DialBegin",
+                **a,
+                DestChannel=t["Channel"],
+                DestUniqueid="5.2",
+                DialString="provider/02177665544",
+            ),
+        ),
+        (
+            0.3,
+            msg(
+                "DialEnd",
+                **a,
+                DestChannel=t["Channel"],
+                DestUniqueid="5.2",
+                DialStatus="CONGESTION",
+            ),
+        ),
         (0.3, msg("Hangup", **t)),
         (0.5, msg("Hangup", **a)),
     ]
     (call,) = ended(run(CallTracker(), script))
     assert (call.direction, call.dialed, call.disposition, call.agent) == (
-        "outbound", "02177665544", "failed", "1003"
+        "outbound",
+        "02177665544",
+        "failed",
+        "1003",
     )
 
 
@@ -239,17 +419,41 @@ def test_attended_transfer_moves_the_call_to_the_target_agent() -> None:
         (0.0, msg("Newchannel", **cust, CallerIDNum="02122334455", Exten="2188000000")),
         (0.0, msg("Newchannel", **ag1, Exten="s")),
         (0.0, msg("DialBegin", **cust, DestChannel=ag1["Channel"], DestUniqueid="6.2")),
-        (2.0, msg("DialEnd", **cust, DestChannel=ag1["Channel"], DestUniqueid="6.2",
-                  DialStatus="ANSWER")),
+        (
+            2.0,
+            msg(
+                "DialEnd",
+                **cust,
+                DestChannel=ag1["Channel"],
+                DestUniqueid="6.2",
+                DialStatus="ANSWER",
+            ),
+        ),
         (5.0, msg("Newchannel", **consult, CallerIDNum="1001", Exten="1003")),
         (5.0, msg("Newchannel", **ag3, Exten="s")),
         (5.0, msg("DialBegin", **consult, DestChannel=ag3["Channel"], DestUniqueid="6.4")),
-        (7.0, msg("DialEnd", **consult, DestChannel=ag3["Channel"], DestUniqueid="6.4",
-                  DialStatus="ANSWER")),
-        (9.0, msg("AttendedTransfer", Result="Success",
-                  OrigTransfererChannel=ag1["Channel"], OrigTransfererUniqueid="6.2",
-                  SecondTransfererChannel=consult["Channel"], SecondTransfererUniqueid="6.3",
-                  DestType="Bridge")),
+        (
+            7.0,
+            msg(
+                "DialEnd",
+                **consult,
+                DestChannel=ag3["Channel"],
+                DestUniqueid="6.4",
+                DialStatus="ANSWER",
+            ),
+        ),
+        (
+            9.0,
+            msg(
+                "AttendedTransfer",
+                Result="Success",
+                OrigTransfererChannel=ag1["Channel"],
+                OrigTransfererUniqueid="6.2",
+                SecondTransfererChannel=consult["Channel"],
+                SecondTransfererUniqueid="6.3",
+                DestType="Bridge",
+            ),
+        ),
         (9.0, msg("Hangup", **ag1)),
         (9.0, msg("Hangup", **consult)),
         (30.0, msg("Hangup", **ag3)),
@@ -270,31 +474,86 @@ def test_asterisk_11_dialect_is_understood() -> None:
     c = {"Channel": "SIP/trunk-00000001", "Uniqueid": "11.1"}
     a = {"Channel": "SIP/1001-00000002", "Uniqueid": "11.2"}
     script = [
-        (0.0, msg("Newchannel", **c, CallerIDNum="09351112233", Exten="2188000000",
-                  Context="from-trunk", ChannelState="4")),
-        (1.0, msg("Join", **c, Queue="support", Position="1", Count="1",
-                  CallerIDNum="09351112233")),
+        (
+            0.0,
+            msg(
+                "Newchannel",
+                **c,
+                CallerIDNum="09351112233",
+                Exten="2188000000",
+                Context="from-trunk",
+                ChannelState="4",
+            ),
+        ),
+        (
+            1.0,
+            msg("Join", **c, Queue="support", Position="1", Count="1", CallerIDNum="09351112233"),
+        ),
         (1.0, msg("Newchannel", **a, Exten="s", Context="from-internal")),
-        (1.0, msg("AgentCalled", Queue="support", AgentCalled="SIP/1001", AgentName="Ali",
-                  ChannelCalling=c["Channel"], DestinationChannel=a["Channel"],
-                  Uniqueid="11.1")),
-        (1.0, msg("Dial", SubEvent="Begin", Channel=c["Channel"], Destination=a["Channel"],
-                  UniqueID="11.1", DestUniqueID="11.2", Dialstring="1001")),
-        (3.0, msg("Dial", SubEvent="End", Channel=c["Channel"], UniqueID="11.1",
-                  DialStatus="ANSWER")),
+        (
+            1.0,
+            msg(
+                "AgentCalled",
+                Queue="support",
+                AgentCalled="SIP/1001",
+                AgentName="Ali",
+                ChannelCalling=c["Channel"],
+                DestinationChannel=a["Channel"],
+                Uniqueid="11.1",
+            ),
+        ),
+        (
+            1.0,
+            msg(
+                "Dial",
+                SubEvent="Begin",
+                Channel=c["Channel"],
+                Destination=a["Channel"],
+                UniqueID="11.1",
+                DestUniqueID="11.2",
+                Dialstring="1001",
+            ),
+        ),
+        (
+            3.0,
+            msg("Dial", SubEvent="End", Channel=c["Channel"], UniqueID="11.1", DialStatus="ANSWER"),
+        ),
         (3.0, msg("Leave", **c, Queue="support", Position="1", Count="0")),
-        (3.0, msg("AgentConnect", Queue="support", Uniqueid="11.1", Channel=a["Channel"],
-                  Member="SIP/1001", MemberName="Ali", Holdtime="2", BridgedChannel="11.1",
-                  Ringtime="2")),
-        (3.0, msg("QueueMemberStatus", Queue="support", Location="SIP/1001",
-                  MemberName="Ali", Status="2", Paused="0")),
+        (
+            3.0,
+            msg(
+                "AgentConnect",
+                Queue="support",
+                Uniqueid="11.1",
+                Channel=a["Channel"],
+                Member="SIP/1001",
+                MemberName="Ali",
+                Holdtime="2",
+                BridgedChannel="11.1",
+                Ringtime="2",
+            ),
+        ),
+        (
+            3.0,
+            msg(
+                "QueueMemberStatus",
+                Queue="support",
+                Location="SIP/1001",
+                MemberName="Ali",
+                Status="2",
+                Paused="0",
+            ),
+        ),
         (9.0, msg("Hangup", **a, Cause="16")),
         (9.0, msg("Hangup", **c, Cause="16")),
     ]
     events = run(CallTracker(), script)
     (call,) = ended(events)
     assert (call.call_id, call.agent, call.queue, call.disposition) == (
-        "11.1", "1001", "support", "answered"
+        "11.1",
+        "1001",
+        "support",
+        "answered",
     )
     assert (call.wait_seconds, call.talk_seconds, call.dialed) == (2, 6, "2188000000")
     member = next(e for e in events if isinstance(e, QueueMemberChanged))
@@ -309,13 +568,28 @@ def test_resync_ends_ghost_calls_and_adopts_calls_that_began_while_disconnected(
 
     tracker.begin_resync()
     new = chan("PJSIP/provider-00000020", "1700000100.1", "1700000100.1")
-    events = run(tracker, [
-        (100.0, msg("CoreShowChannel", **new, ChannelState="6", CallerIDNum="02188990011",
-                    Context="from-pstn", Exten="2188000000", Application="Queue",
-                    ApplicationData="support,t", Duration="00:00:12", BridgeId="")),
-        (100.0, msg("CoreShowChannelsComplete", ListItems="1")),
-        (100.0, msg("QueueEntry", Queue="support", Position="1", **new, Wait="12")),
-    ])
+    events = run(
+        tracker,
+        [
+            (
+                100.0,
+                msg(
+                    "CoreShowChannel",
+                    **new,
+                    ChannelState="6",
+                    CallerIDNum="02188990011",
+                    Context="from-pstn",
+                    Exten="2188000000",
+                    Application="Queue",
+                    ApplicationData="support,t",
+                    Duration="00:00:12",
+                    BridgeId="",
+                ),
+            ),
+            (100.0, msg("CoreShowChannelsComplete", ListItems="1")),
+            (100.0, msg("QueueEntry", Queue="support", Position="1", **new, Wait="12")),
+        ],
+    )
     events += tracker.end_resync(100.0)
     (gone,) = ended(events)
     assert gone.call_id == "1700000000.10" and gone.reconciled
@@ -377,28 +651,92 @@ def test_local_member_that_optimises_away_keeps_the_agent_on_the_call() -> None:
         (0.5, msg("QueueCallerJoin", **c, Queue="support", Position="1", Count="1")),
         (0.5, msg("Newchannel", **one, Exten="1001", Context="from-queue")),
         (0.5, msg("Newchannel", **two, Exten="1001", Context="from-queue")),
-        (0.5, msg("LocalBridge", LocalOneChannel=one["Channel"], LocalOneUniqueid="7.2",
-                  LocalTwoChannel=two["Channel"], LocalTwoUniqueid="7.3")),
-        (0.5, msg("AgentCalled", **c, DestChannel=one["Channel"], DestUniqueid="7.2",
-                  Queue="support", Interface="Local/1001@from-queue", MemberName="Ali")),
+        (
+            0.5,
+            msg(
+                "LocalBridge",
+                LocalOneChannel=one["Channel"],
+                LocalOneUniqueid="7.2",
+                LocalTwoChannel=two["Channel"],
+                LocalTwoUniqueid="7.3",
+            ),
+        ),
+        (
+            0.5,
+            msg(
+                "AgentCalled",
+                **c,
+                DestChannel=one["Channel"],
+                DestUniqueid="7.2",
+                Queue="support",
+                Interface="Local/1001@from-queue",
+                MemberName="Ali",
+            ),
+        ),
         (0.5, msg("DialBegin", **c, DestChannel=one["Channel"], DestUniqueid="7.2")),
         (0.6, msg("Newchannel", **phone, Exten="1001", Context="from-internal")),
         (0.6, msg("DialBegin", **two, DestChannel=phone["Channel"], DestUniqueid="7.4")),
-        (3.0, msg("DialEnd", **two, DestChannel=phone["Channel"], DestUniqueid="7.4",
-                  DialStatus="ANSWER")),
-        (3.0, msg("DialEnd", **c, DestChannel=one["Channel"], DestUniqueid="7.2",
-                  DialStatus="ANSWER")),
-        (3.0, msg("AgentConnect", **c, DestChannel=one["Channel"], DestUniqueid="7.2",
-                  Queue="support", Interface="Local/1001@from-queue", HoldTime="3")),
-        (3.1, msg("LocalOptimizationBegin", LocalOneChannel=one["Channel"],
-                  LocalTwoChannel=two["Channel"], SourceChannel=phone["Channel"])),
-        (3.1, msg("LocalOptimizationEnd", LocalOneChannel=one["Channel"],
-                  LocalTwoChannel=two["Channel"], Success="Yes")),
+        (
+            3.0,
+            msg(
+                "DialEnd",
+                **two,
+                DestChannel=phone["Channel"],
+                DestUniqueid="7.4",
+                DialStatus="ANSWER",
+            ),
+        ),
+        (
+            3.0,
+            msg(
+                "DialEnd", **c, DestChannel=one["Channel"], DestUniqueid="7.2", DialStatus="ANSWER"
+            ),
+        ),
+        (
+            3.0,
+            msg(
+                "AgentConnect",
+                **c,
+                DestChannel=one["Channel"],
+                DestUniqueid="7.2",
+                Queue="support",
+                Interface="Local/1001@from-queue",
+                HoldTime="3",
+            ),
+        ),
+        (
+            3.1,
+            msg(
+                "LocalOptimizationBegin",
+                LocalOneChannel=one["Channel"],
+                LocalTwoChannel=two["Channel"],
+                SourceChannel=phone["Channel"],
+            ),
+        ),
+        (
+            3.1,
+            msg(
+                "LocalOptimizationEnd",
+                LocalOneChannel=one["Channel"],
+                LocalTwoChannel=two["Channel"],
+                Success="Yes",
+            ),
+        ),
         (3.1, msg("Hangup", **one, Cause="16")),
         (3.1, msg("Hangup", **two, Cause="16")),
-        (10.0, msg("BlindTransfer", Result="Success", TransfererChannel=phone["Channel"],
-                   TransfererUniqueid="7.4", TransfereeChannel=c["Channel"],
-                   TransfereeUniqueid="7.1", Extension="1003", Context="from-internal")),
+        (
+            10.0,
+            msg(
+                "BlindTransfer",
+                Result="Success",
+                TransfererChannel=phone["Channel"],
+                TransfererUniqueid="7.4",
+                TransfereeChannel=c["Channel"],
+                TransfereeUniqueid="7.1",
+                Extension="1003",
+                Context="from-internal",
+            ),
+        ),
         (10.0, msg("Hangup", **phone, Cause="16")),
         (10.5, msg("Hangup", **c, Cause="16")),
     ]

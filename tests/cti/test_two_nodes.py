@@ -35,8 +35,14 @@ async def test_pops_reach_an_agent_on_the_other_node_and_the_standby_takes_over(
     pbx = Simulator(Scenario(lab_pbx()), SimulatorSettings(secret="two-nodes-secret"))
     ami_port = await pbx.start("127.0.0.1", 0, run_scenario=False)
     for other in ("1002", "1003"):  # every call goes to ali (1001), as in the lab traces
-        pbx.perform({"Action": "QueuePause", "Interface": f"Local/{other}@from-queue/n",
-                     "Paused": "true", "Reason": "lab"})
+        pbx.perform(
+            {
+                "Action": "QueuePause",
+                "Interface": f"Local/{other}@from-queue/n",
+                "Paused": "true",
+                "Reason": "lab",
+            }
+        )
     prefix = f"ctihub-test-{secrets.token_hex(4)}:"
 
     def node(name: str) -> Settings:
