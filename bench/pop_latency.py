@@ -159,19 +159,105 @@ async def _client_main(url: str, tokens_path: str, out_path: str) -> None:
     Path(out_path).write_text(json.dumps({"connected": len(tokens), "arrivals": arrivals}))
 
 
+# --------------------------------------------------------------------------- node A
+
+
+def _ami_config(port: int) -> Any:
+    from cti.config import AmiConfig
+
+    return AmiConfig.model_validate(
+        {"host": "127.0.0.1", "port": port, "username": "hub", "secret": SECRET, "auth": "plain"}
+    )
+
+
+async def _node_a_main(ami_port: str, redis_url: str, prefix: str, out_path: str) -> None:
+    """The node that holds the AMI link: tracker in, domain events out to Redis Streams."""
+    from cti.events import AgentRinging, Event
+    from cti.redis_bus import RedisStreamBus
+    from cti.tracker import CallTracker
+    from pbx_adapters.pbx_feed import PbxFeed
+
+    bus = RedisStreamBus(redis_url, key_prefix=prefix)
+    outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
+    tracked: dict[str, float] = {}
+    clock = time.monotonic
+
+    def on_events(events: list[Event]) -> None:
+        now = clock()
+        for event in events:
+            if isinstance(event, AgentRinging) and event.call_id not in tracked:
+                tracked[event.call_id] = now
+        outbox.put_nowait(events)
+
+    async def publish_in_order() -> None:
+        while True:
+            await bus.publish(await outbox.get())
+
+    publisher = asyncio.create_task(publish_in_order())
+    feed = PbxFeed(
+        _ami_config(int(ami_port)),
+        CallTracker(),
+        on_events,
+    )
+    await feed.start()
+    await feed.link.wait_ready(30)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    await stdin.readline()
+    await feed.close()
+    publisher.cancel()
+    await bus.close()
+    Path(out_path).write_text(json.dumps(tracked))
+
+
+async def _start_process(*args: str) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.pop_latency",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+    assert process.stdout is not None
+    ready = await asyncio.wait_for(process.stdout.readline(), timeout=120)
+    if not ready.startswith(b"ready"):
+        raise RuntimeError(f"bench process {args[0]} did not start: {ready!r}")
+    return process
+
+
+async def _stop_process(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None and process.stdin is not None:
+        with contextlib.suppress(ConnectionError):
+            process.stdin.write(b"stop\n")
+            await process.stdin.drain()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 # --------------------------------------------------------------------------- server side
 
 
-async def _measure(workdir: Path) -> dict[str, Any]:
+async def _measure(workdir: Path, redis_url: str | None = None) -> dict[str, Any]:
+    """One node (``redis_url`` None: everything in this process, LocalBus), or two nodes:
+    node A (AMI, tracker, publish) in its own process, node B (panel) here, Redis between."""
     from crm_sync.cases import CaseService
     from crm_sync.db import Database
     from crm_sync.matching import CallerDirectory
     from crm_sync.migrations import upgrade
     from crm_sync.phones import PhoneNormaliser
     from crm_sync.screenpop_lookup import CrmCallerLookup
-    from cti.bus import LocalBus
-    from cti.config import AmiConfig, CrmConfig, DatabaseConfig, PopupConfig
+    from cti.app import settle_heap
+    from cti.bus import EventBus, LocalBus
+    from cti.config import CrmConfig, DatabaseConfig, PopupConfig
     from cti.events import AgentRinging, Event
+    from cti.redis_bus import RedisStreamBus
     from cti.tracker import CallTracker
     from pbx_adapters.pbx_feed import PbxFeed
     from pbx_adapters.simulator.channel import Fields
@@ -230,26 +316,36 @@ async def _measure(workdir: Path) -> dict[str, Any]:
 
     simulator.model.add_listener(on_pbx_event)
 
-    bus = LocalBus(retention=100_000)
     tracked: dict[str, float] = {}
     publishing: set[asyncio.Task[None]] = set()
+    node_a: asyncio.subprocess.Process | None = None
+    feed: PbxFeed | None = None
+    bus: EventBus
+    if redis_url is None:
+        bus = LocalBus(retention=100_000)
 
-    def on_events(events: list[Event]) -> None:
-        now = clock()
-        for event in events:
-            if isinstance(event, AgentRinging) and event.call_id not in tracked:
-                tracked[event.call_id] = now
-        task = asyncio.get_running_loop().create_task(bus.publish(events))
-        publishing.add(task)
-        task.add_done_callback(publishing.discard)
+        def on_events(events: list[Event]) -> None:
+            now = clock()
+            for event in events:
+                if isinstance(event, AgentRinging) and event.call_id not in tracked:
+                    tracked[event.call_id] = now
+            task = asyncio.get_running_loop().create_task(bus.publish(events))
+            publishing.add(task)
+            task.add_done_callback(publishing.discard)
 
-    feed = PbxFeed(
-        AmiConfig(host="127.0.0.1", port=ami_port, username="hub", secret=SECRET, auth="plain"),  # type: ignore[arg-type]
-        CallTracker(),
-        on_events,
-    )
-    await feed.start()
-    await feed.link.wait_ready(30)
+        feed = PbxFeed(
+            _ami_config(ami_port),
+            CallTracker(),
+            on_events,
+        )
+        await feed.start()
+        await feed.link.wait_ready(30)
+    else:
+        prefix = f"ctihub-pop-bench-{os.getpid()}:"
+        bus = RedisStreamBus(redis_url, key_prefix=prefix, block_seconds=1.0)
+        node_a = await _start_process(
+            "--node-a", str(ami_port), redis_url, prefix, str(workdir / "tracked.json")
+        )
 
     config = PopupConfig(public_url="http://127.0.0.1", secret_key="b" * 40, port=0)  # type: ignore[arg-type]
     app = create_app(config, backends, bus=bus)
@@ -262,24 +358,12 @@ async def _measure(workdir: Path) -> dict[str, Any]:
     tokens_path = workdir / "tokens.json"
     tokens_path.write_text(json.dumps(tokens))
     out_path = workdir / "arrivals.json"
-    client = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.pop_latency",
-        "--clients",
-        f"ws://127.0.0.1:{port}/ws/agent",
-        str(tokens_path),
-        str(out_path),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=str(Path(__file__).resolve().parents[1]),
+    client = await _start_process(
+        "--clients", f"ws://127.0.0.1:{port}/ws/agent", str(tokens_path), str(out_path)
     )
     try:
-        assert client.stdout is not None and client.stdin is not None
-        ready = await asyncio.wait_for(client.stdout.readline(), timeout=120)
-        if not ready.startswith(b"ready"):
-            raise RuntimeError(f"agent clients did not start: {ready!r}")
         agents_connected = app[HUB_KEY].connections
+        settle_heap()  # as the daemon does once started (cti.app.settle_heap)
         log.info("agents connected=%d", agents_connected)
 
         traffic = TrafficSpec(
@@ -301,15 +385,14 @@ async def _measure(workdir: Path) -> dict[str, Any]:
             offered += 1
         simulator.wake()
         await asyncio.sleep(SECONDS + 3.0)
-        client.stdin.write(b"stop\n")
-        await client.stdin.drain()
-        await asyncio.wait_for(client.wait(), timeout=60)
     finally:
-        if client.returncode is None:
-            client.kill()
-            await client.wait()
+        await _stop_process(client)
+        if node_a is not None:
+            await _stop_process(node_a)
+            tracked.update(json.loads((workdir / "tracked.json").read_text()))
         await runner.cleanup()
-        await feed.close()
+        if feed is not None:
+            await feed.close()
         await simulator.stop()
         await bus.close()
         await directory.close()
@@ -322,6 +405,15 @@ async def _measure(workdir: Path) -> dict[str, Any]:
     if len(pop) < len(emitted):
         raise RuntimeError(f"{len(emitted)} calls rang an agent but only {len(pop)} pops arrived")
     pop_q, ami_q = _quantiles_ms(pop), _quantiles_ms(ami)
+    if redis_url is not None:
+        return {
+            "pop_latency_p50_ms_two_nodes": pop_q["p50"],
+            "pop_latency_p99_ms_two_nodes": pop_q["p99"],
+            "pop_latency_max_ms_two_nodes": pop_q["max"],
+            "pop_ami_to_event_p99_ms_two_nodes": ami_q["p99"],
+            "agents_connected_two_nodes": agents_connected,
+            "pop_pops_measured_two_nodes": len(pop),
+        }
     return {
         "pop_latency_p50_ms": pop_q["p50"],
         "pop_latency_p99_ms": pop_q["p99"],
@@ -337,9 +429,34 @@ async def _measure(workdir: Path) -> dict[str, Any]:
     }
 
 
+REDIS_URL = os.environ.get("CTIHUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def _redis_reachable(url: str) -> bool:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        await client.ping()
+        return True
+    except OSError:
+        return False
+    except Exception as exc:  # redis' own ConnectionError is not an OSError
+        log.warning("no Redis at %s: %s; skipping the two-node figures", url, exc)
+        return False
+    finally:
+        await client.aclose()
+
+
 async def _run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ctihub-pop-bench-") as workdir:
-        return await _measure(Path(workdir))
+        one, two = Path(workdir) / "one-node", Path(workdir) / "two-nodes"
+        one.mkdir()
+        figures = await _measure(one)
+        if await _redis_reachable(REDIS_URL):
+            two.mkdir()
+            figures |= await _measure(two, redis_url=REDIS_URL)
+        return figures
 
 
 def run() -> dict[str, Any]:
@@ -351,6 +468,9 @@ def run() -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--clients"]:
         asyncio.run(_client_main(*argv[1:4]))
+        return 0
+    if argv[:1] == ["--node-a"]:
+        asyncio.run(_node_a_main(*argv[1:5]))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     figures = run()
