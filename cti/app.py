@@ -182,10 +182,34 @@ class Hub:
         backends = crm_panel_backends(crm.database, crm.directory, crm.cases, actions)
         # Every node shows pops to its own agents, so each reads the whole stream
         # under its own name (and resumes from its own position after a restart).
-        app = create_app(s.http, backends, bus=self.bus, feed_name=f"{self.node_id}/popup")
+        app = create_app(
+            s.http, backends, bus=self.bus, feed_name=f"{self.node_id}/popup", status=self
+        )
         runner, port = await start_server(app, s.http.host, s.http.port)
         self._on_stop("panel", runner.cleanup)
         self.panel_url = f"http://{_host_for_url(s.http.host)}:{port}/"
+
+    def status(self) -> dict[str, object]:
+        """This node's health for supervisors and admins (``GET /api/v1/status``)."""
+        feed = self.feed
+        pbx: dict[str, object] = {"holds_link": feed is not None, "state": "standby"}
+        if feed is not None:
+            stats = feed.link.stats
+            pbx |= {
+                "state": feed.link.state.value,
+                "connected_since": stats.connected_since,
+                "connects": stats.connects,
+                "auth_failures": stats.auth_failures,
+                "pings_missed": stats.pings_missed,
+                "resyncs_completed": feed.resyncs_completed,
+                "last_error": stats.last_error,
+            }
+        return {
+            "node": self.node_id,
+            "bus": self.settings.bus.backend,
+            "pbx": pbx,
+            "calls_in_progress": len(self.tracker.calls) if feed is not None else 0,
+        }
 
     async def _drive_pbx(self) -> None:
         """Hold the AMI link and write the call log until cancelled.

@@ -29,6 +29,7 @@ from popup_server.ports import (
     CallHistory,
     CaseDesk,
     CrmError,
+    HubStatus,
     PbxActionError,
     PbxActions,
     Phonebook,
@@ -55,6 +56,7 @@ class ApiServices:
     cases: CaseDesk
     history: CallHistory
     trusted_proxies: frozenset[str]
+    status: HubStatus | None = None
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -92,6 +94,7 @@ class Api:
             web.post(f"{p}/login", self.login),
             web.post(f"{p}/token", self.refresh),
             web.get(f"{p}/me", self.me),
+            web.get(f"{p}/status", self.hub_status),
             web.get(f"{p}/calls/current", self.current_calls),
             web.get(f"{p}/calls/today", self.today_calls),
             web.get(f"{p}/calls/{{call_id}}", self.get_call),
@@ -185,6 +188,15 @@ class Api:
 
     async def me(self, request: web.Request) -> web.Response:
         return web.json_response(self.user(request).public())
+
+    async def hub_status(self, request: web.Request) -> web.Response:
+        """The PBX link and this node, for supervisors and admins only."""
+        user = self.user(request)
+        if user.role not in ("supervisor", "admin"):
+            return _error(403, "only supervisors and admins see the hub's status")
+        body = self._s.status.status() if self._s.status is not None else {}
+        body["agents_connected"] = self._s.hub.connections
+        return web.json_response(body)
 
     # Calls
 

@@ -24,7 +24,7 @@ from cti.screenpop import CallerLookup, ScreenPops
 from popup_server.api import Api, ApiServices
 from popup_server.auth import LoginRateLimiter, TokenSigner, UserStore
 from popup_server.pop_feed import PopFeed
-from popup_server.ports import CallHistory, CaseDesk, PbxActions, Phonebook
+from popup_server.ports import CallHistory, CaseDesk, HubStatus, PbxActions, Phonebook
 from popup_server.ws_agent import AgentHub, AgentSocketHandler
 from popup_server.ws_handshake import SocketGate
 from popup_server.ws_supervisor import SupervisorHub, SupervisorSocketHandler
@@ -93,6 +93,7 @@ def create_app(
     bus: EventBus | None = None,
     pops: ScreenPops | None = None,
     feed_name: str = "popup",
+    status: HubStatus | None = None,
 ) -> web.Application:
     """The panel application; with ``bus``, it pops for every ring published on it.
 
@@ -117,6 +118,7 @@ def create_app(
             cases=backends.cases,
             history=backends.history,
             trusted_proxies=frozenset(config.trusted_proxies),
+            status=status,
         )
     )
     app.add_routes(api.routes())

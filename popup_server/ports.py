@@ -86,3 +86,10 @@ DISPOSITIONS: tuple[str, ...] = (
     "wrong_number",
 )
 """Disposition codes the panel offers at wrap-up."""
+
+
+class HubStatus(Protocol):
+    """The hub's own health, for supervisors and admins (``GET /api/v1/status``)."""
+
+    def status(self) -> dict[str, Any]:
+        """JSON-ready: this node, the PBX link, the bus. No customer data."""

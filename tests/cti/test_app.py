@@ -4,11 +4,14 @@ in-process bus, panel server; calls placed by scenario land in the call log."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 from sqlalchemy import text
 
+from crm_sync.commands import DEMO_PASSWORD
 from cti.app import Hub
 from cti.config import Settings, load_settings
 from tests.cti.panel_client import agent_socket, next_pop
@@ -103,3 +106,36 @@ async def test_hub_stops_cleanly_and_frees_its_ports(tmp_path: Path) -> None:
     for port in ports:
         with pytest.raises(OSError):
             await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_hub_status_shows_the_pbx_link_to_admins_only(tmp_path: Path) -> None:
+    hub = Hub(settings_for(tmp_path, "inbound_answered.toml"), demo=True)
+    await hub.start()
+    try:
+        assert hub.panel_url is not None
+        url = f"{hub.panel_url}api/v1/status"
+        async with ClientSession() as http:
+            assert (await http.get(url)).status == 401
+
+            async def token(username: str) -> str:
+                response = await http.post(
+                    f"{hub.panel_url}api/v1/login",
+                    json={"username": username, "password": DEMO_PASSWORD},
+                )
+                return str((await response.json())["token"])
+
+            agent = {"Authorization": f"Bearer {await token('ali')}"}
+            assert (await http.get(url, headers=agent)).status == 403
+            admin = {"Authorization": f"Bearer {await token('admin')}"}
+            async with asyncio.timeout(10):
+                while True:
+                    status = await (await http.get(url, headers=admin)).json()
+                    if status["pbx"]["state"] == "ready":
+                        break
+                    await asyncio.sleep(0.05)
+        assert status["pbx"]["holds_link"] is True
+        assert status["pbx"]["connects"] == 1 and status["pbx"]["auth_failures"] == 0
+        assert status["bus"] == "local" and status["node"] == hub.node_id
+        assert "hunter2" not in json.dumps(status) and "secret" not in json.dumps(status)
+    finally:
+        await hub.stop()
