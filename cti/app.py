@@ -25,7 +25,7 @@ from crm_sync import tracking_codes
 from crm_sync.commands import DEMO_PASSWORD, seed_demo
 from crm_sync.models import PhoneNumber
 from crm_sync.runtime import CrmRuntime, open_crm
-from cti.bus import EventBus, LocalBus
+from cti.bus import BusClosedError, EventBus, LocalBus
 from cti.config import AmiConfig, Settings
 from cti.events import Event
 from cti.redis_bus import RedisLease, RedisStreamBus
@@ -318,16 +318,44 @@ class Hub:
             await asyncio.sleep(0.01)
 
     async def _publish_forever(self) -> None:
-        """Publish the feed's batches in order; the feed itself never waits on the bus."""
+        """Publish the feed's batches in order; the feed itself never waits on the bus.
+
+        While the bus is unreachable (Redis down) the batch in hand is retried
+        with backoff and the later ones wait behind it in order: an ended call
+        is published late rather than lost.
+        """
         while True:
             batch = await self._outbox.get()
-            try:
-                await self.bus.publish(batch)
-            except Exception:
-                # The call log spools what it sees; a batch the bus refused is logged
-                # with its call ids so nothing vanishes silently.
+            await publish_with_retry(self.bus, batch)
+
+
+async def publish_with_retry(
+    bus: EventBus, batch: list[Event], first_delay: float = 0.1, max_delay: float = 5.0
+) -> None:
+    """``bus.publish(batch)`` until it succeeds; logs the outage once and its end."""
+    delay = first_delay
+    failures = 0
+    while True:
+        try:
+            await bus.publish(batch)
+        except BusClosedError:
+            raise
+        except Exception as exc:
+            failures += 1
+            if failures == 1:
                 ids = sorted({getattr(e, "call_id", "") for e in batch} - {""})
-                log.exception("bus publish failed events=%d calls=%s", len(batch), ids)
+                log.error(
+                    "bus publish failed, retrying events=%d calls=%s error=%s",
+                    len(batch),
+                    ids,
+                    exc,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if failures:
+            log.info("bus publish recovered after %d failed attempts", failures)
+        return
 
 
 async def _settle_heap_forever() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,32 @@ async def test_hub_status_shows_the_pbx_link_to_admins_only(tmp_path: Path) -> N
         assert "hunter2" not in json.dumps(status) and "secret" not in json.dumps(status)
     finally:
         await hub.stop()
+
+
+class FlakyBus:
+    """A bus that refuses the first publishes, as Redis does while it restarts."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.published: list[list[object]] = []
+
+    async def publish(self, events: list[object]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("Redis is restarting")
+        self.published.append(list(events))
+
+
+async def test_a_batch_the_bus_refuses_is_retried_not_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from cti.app import publish_with_retry
+    from cti.events import QueueCallersChanged
+
+    caplog.set_level(logging.INFO, logger="cti.app")
+    bus = FlakyBus(failures=3)
+    batch = [QueueCallersChanged("support", 2, 1.0)]
+    await publish_with_retry(bus, batch, first_delay=0.001)  # type: ignore[arg-type]
+    assert bus.published == [batch]
+    assert [r.levelname for r in caplog.records].count("ERROR") == 1, "the outage is logged once"
+    assert "recovered after 3" in caplog.text
