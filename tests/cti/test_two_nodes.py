@@ -59,7 +59,7 @@ async def test_pops_reach_an_agent_on_the_other_node_and_the_standby_takes_over(
                 "CTIHUB_BUS__REDIS_URL": redis_url,
                 "CTIHUB_BUS__KEY_PREFIX": prefix,
                 "CTIHUB_BUS__NODE_ID": name,
-                "CTIHUB_BUS__LEASE_TTL_SECONDS": "1.0",
+                "CTIHUB_BUS__LEASE_TTL_SECONDS": "2.0",
                 "CTIHUB_BUS__BLOCK_SECONDS": "0.2",
                 "CTIHUB_AGI__ENABLED": "false",
                 "CTIHUB_HTTP__PORT": "0",
@@ -72,7 +72,7 @@ async def test_pops_reach_an_agent_on_the_other_node_and_the_standby_takes_over(
         await first.start()
         await until(lambda: holds_link(first), 10, "the first node takes the AMI link")
         await second.start()
-        await asyncio.sleep(1.5)  # longer than the lease: the standby must stay standby
+        await asyncio.sleep(2.5)  # longer than the lease: the standby must stay standby
         assert second.feed is None and holds_link(first)
 
         assert second.panel_url is not None
