@@ -596,10 +596,7 @@ class CallTracker:
                     call.dialed = number
             self._announce(call, out)
             return
-        dest.role, dest.agent = "agent", agent
-        if dest.twin and dest.twin in self.channels:
-            twin = self.channels[dest.twin]
-            twin.role, twin.agent = "agent", agent
+        self._mark_agent_leg(dest, agent)
         if call.dialed is None and call.origin_ext is not None:
             call.dialed = agent
         self._announce(call, out)
@@ -635,6 +632,13 @@ class CallTracker:
             else:
                 reason = "answered_elsewhere" if call.answered else "caller_left"
             self._stop_ring(call, dest.agent, reason, out)
+
+    def _mark_agent_leg(self, channel: Channel, agent: str) -> None:
+        """The channel (and its Local twin) now carries the call to ``agent``."""
+        channel.role, channel.agent = "agent", agent
+        twin = self.channels.get(channel.twin) if channel.twin else None
+        if twin is not None:
+            twin.role, twin.agent = "agent", agent
 
     def _legacy_dial_target(self, caller: Channel, status: str) -> Channel | None:
         live = [self.channels[uid] for uid in caller.dialing if uid in self.channels]
@@ -767,10 +771,7 @@ class CallTracker:
         if dest is not None:
             if dest.call_id != call.call_id:
                 self._move(dest, call.call_id)
-            dest.role, dest.agent = "agent", agent
-            if dest.twin and dest.twin in self.channels:
-                twin = self.channels[dest.twin]
-                twin.role, twin.agent = "agent", agent
+            self._mark_agent_leg(dest, agent)
         self._announce(call, out)
         self._ring(call, agent, m.get("Queue"), out)
 
