@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -243,6 +244,9 @@ class CallRecord(Base):
     talk_seconds: Mapped[int | None] = mapped_column(Integer)
     disposition: Mapped[str] = mapped_column(String(16))
     recording: Mapped[str | None] = mapped_column(Text)
+    """The recording's file as the PBX named it (``recordings/`` maps it to the hub's disk)."""
+    recording_seconds: Mapped[float | None] = mapped_column(Float)
+    """The recording's length, measured once the file was closed; None until then, or none."""
     ivr_input: Mapped[str | None] = mapped_column(String(64))
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -39,6 +39,8 @@ from popup_server.app import create_app, start_server
 from popup_server.crm_backend import crm_panel_backends
 from popup_server.pbx_bridge import AmiPbxActions
 from popup_server.ports import PbxActionError
+from recordings.library import RecordingLibrary
+from recordings.service import RecordingService
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +181,7 @@ class Hub:
             self._spawn("ami", self._drive_pbx())
 
         actions = LinkHolderActions(self)
-        backends = crm_panel_backends(crm.database, crm.directory, crm.cases, actions)
+        backends = crm_panel_backends(crm.database, crm.directory, crm.cases, actions, s.recordings)
         # Every node shows pops to its own agents, so each reads the whole stream
         # under its own name (and resumes from its own position after a restart).
         app = create_app(
@@ -212,18 +214,23 @@ class Hub:
         }
 
     async def _drive_pbx(self) -> None:
-        """Hold the AMI link and write the call log until cancelled.
+        """Hold the AMI link, write the call log and measure recordings until cancelled.
 
         On the Redis bus this runs only while this node holds the AMI lease, so
-        one node drives the PBX and one node writes calls; the call log's
-        subscription name is shared, so a new holder resumes where the last
-        one stopped. A fresh tracker each time: after a lease change the PBX is
-        re-read from scratch (resync) rather than trusting stale state.
+        one node drives the PBX and one node writes to call records; the
+        writers' subscription names are shared, so a new holder resumes where
+        the last one stopped. A fresh tracker each time: after a lease change
+        the PBX is re-read from scratch (resync) rather than trusting stale state.
         """
         assert self._crm is not None
-        call_log = self._crm.call_log
-        feed_of_calls = await self.bus.subscribe("call-log")
-        writer = asyncio.create_task(call_log.consume(feed_of_calls), name="call-log")
+        recordings = RecordingService(
+            self._crm.database,
+            RecordingLibrary.from_config(self.settings.recordings),
+            self.settings.recordings,
+        )
+        writers = {"call-log": self._crm.call_log.consume, "recordings": recordings.consume}
+        feeds = {name: await self.bus.subscribe(name) for name in writers}
+        tasks = [asyncio.create_task(writers[n](feeds[n]), name=n) for n in writers]
         tracker = CallTracker(self.settings.tracker)
         feed = PbxFeed(self.ami_config, tracker, self._outbox.put_nowait)
         self.tracker, self.feed = tracker, feed
@@ -234,13 +241,18 @@ class Hub:
             self.feed = None
             await feed.close()
             # Whatever the tracker produced is published and logged before we let go.
-            async with asyncio.timeout(5):
-                await self._drain_outbox()
-                await _caught_up(feed_of_calls)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-            await feed_of_calls.aclose()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self._drain_outbox()
+                    await _caught_up(feeds["call-log"])
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await recordings.stop()
+            for subscription in feeds.values():
+                await subscription.aclose()
 
     async def _start_simulator(self, callers: list[str]) -> AmiConfig:
         s = self.settings

@@ -117,6 +117,24 @@ def _database_problem(exc: DBAPIError) -> str:
     return f"the database refused: {detail} (has `ctihub db upgrade` been run?)"
 
 
+def _recordings_purge(args: argparse.Namespace) -> int:
+    from recordings.retention import RetentionOffError, purge
+
+    settings = load_settings(args.config)
+    try:
+        report = purge(settings.recordings, dry_run=args.dry_run)
+    except RetentionOffError as exc:
+        print(f"ctihub recordings purge: {exc}", file=sys.stderr)
+        return 2
+    for path in report.files if args.dry_run else ():
+        print(path)
+    for error in report.errors:
+        print(f"ctihub recordings purge: {error}", file=sys.stderr)
+    verb = "would be deleted" if args.dry_run else "deleted"
+    print(f"{len(report.files)} files ({report.bytes} bytes) {verb}")
+    return 1 if report.errors else 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from pbx_adapters.simulator import ScenarioError, load_scenario, run_virtual, write_transcript
 
@@ -175,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=kinds)
     p.add_argument("file")
     p.set_defaults(handler=_export)
+
+    p = sub.add_parser("recordings", help="call recordings maintenance")
+    rec = p.add_subparsers(dest="recordings_command", required=True)
+    p = rec.add_parser("purge", help="delete recordings older than [recordings] retention_days")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list what would be deleted, delete nothing"
+    )
+    p.set_defaults(handler=_recordings_purge)
 
     p = sub.add_parser("simulate", help="play a scenario on virtual time into a .jsonl transcript")
     p.add_argument("scenario", help="scenario TOML, e.g. config/scenarios/demo.toml")

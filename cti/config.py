@@ -253,12 +253,56 @@ class PopupConfig(_Section):
     """A websocket must authenticate within this long after opening."""
     trusted_proxies: list[str] = []
     """Addresses of reverse proxies whose ``X-Forwarded-For`` is believed for rate limiting."""
+    wallboard_sla_seconds: int = Field(default=20, ge=1, le=3600)
+    """Service level: a queue call answered within this many seconds of waiting is in target."""
+    wallboard_sla_target_percent: float = Field(default=80.0, ge=0, le=100)
+    """The wallboard flags a queue whose service level today is under this percentage."""
+    wallboard_max_wait_seconds: int = Field(default=60, ge=1, le=86_400)
+    """The wallboard flags a queue whose longest waiting caller has waited longer than this."""
 
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value() and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters (or empty for a random key)")
+        return value
+
+
+class RecordingsConfig(_Section):
+    """Call recordings: where the hub finds MixMonitor's files, serves and keeps them
+    (``[recordings]``)."""
+
+    path_map: dict[str, str] = {}
+    """PBX directory to where the hub sees the same files (an NFS or SMB mount); the longest
+    matching prefix wins; paths matching none are read as the PBX names them."""
+    roots: list[str] = ["/var/spool/asterisk/monitor"]
+    """Directories (as the hub sees them) recordings may be read from and are purged in;
+    a name resolving outside every root, through ``..`` or a symlink, is refused."""
+    wait_closed_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """After a call ends, wait up to this long for its recording to stop growing."""
+    settle_seconds: float = Field(default=1.0, gt=0, le=60)
+    """A recording whose size has not changed for this long is taken as closed."""
+    transcode: Literal["none", "mp3", "opus"] = "none"
+    """Serve browsers a smaller copy (ffmpeg needed): ``mp3``, ``opus`` (Ogg) or ``none``."""
+    cache_dir: str = "var/cache/recordings"
+    """Where transcoded copies are kept."""
+    retention_days: int = Field(default=0, ge=0)
+    """``ctihub recordings purge`` deletes recordings and copies older than this; 0: keep all."""
+
+    @field_validator("roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[str]) -> list[str]:
+        for root in value:
+            if not Path(root).is_absolute():
+                raise ValueError(f"{root!r} must be an absolute directory")
+        return value
+
+    @field_validator("path_map")
+    @classmethod
+    def _absolute_prefixes(cls, value: dict[str, str]) -> dict[str, str]:
+        for pbx, hub in value.items():
+            if not (Path(pbx).is_absolute() and Path(hub).is_absolute()):
+                raise ValueError(f"{pbx!r} = {hub!r}: both must be absolute directories")
         return value
 
 
@@ -310,6 +354,7 @@ class Settings(BaseSettings):
     crm: CrmConfig = CrmConfig()
     bus: BusConfig = BusConfig()
     http: PopupConfig = PopupConfig()
+    recordings: RecordingsConfig = RecordingsConfig()
 
     @classmethod
     def settings_customise_sources(

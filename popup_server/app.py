@@ -24,7 +24,17 @@ from cti.screenpop import CallerLookup, ScreenPops
 from popup_server.api import Api, ApiServices
 from popup_server.auth import LoginRateLimiter, TokenSigner, UserStore
 from popup_server.pop_feed import PopFeed
-from popup_server.ports import CallHistory, CaseDesk, HubStatus, PbxActions, Phonebook
+from popup_server.ports import (
+    CallHistory,
+    CaseDesk,
+    DayFigures,
+    HubStatus,
+    PbxActions,
+    Phonebook,
+    Recordings,
+)
+from popup_server.recordings_api import RecordingsApi
+from popup_server.supervisor_api import SupervisorApi
 from popup_server.ws_agent import AgentHub, AgentSocketHandler
 from popup_server.ws_handshake import SocketGate
 from popup_server.ws_supervisor import SupervisorHub, SupervisorSocketHandler
@@ -40,7 +50,7 @@ SUPERVISORS_KEY = web.AppKey("supervisors", SupervisorHub)
 
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "media-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'"
 )
 
@@ -55,6 +65,10 @@ class PanelBackends:
     phonebook: Phonebook
     cases: CaseDesk
     history: CallHistory
+    figures: DayFigures | None = None
+    """Today's figures for the wallboard; None: its counts start from zero."""
+    recordings: Recordings | None = None
+    """Calls' recordings; None: every recording answers 404."""
 
 
 def allowed_origins(config: PopupConfig) -> frozenset[str]:
@@ -122,6 +136,8 @@ def create_app(
         )
     )
     app.add_routes(api.routes())
+    app.add_routes(SupervisorApi(api.user, backends.figures, config).routes())
+    app.add_routes(RecordingsApi(api.user, backends.recordings, hub.pops).routes())
     gate = SocketGate(signer, origins, config.heartbeat_seconds, config.auth_timeout_seconds)
     sockets = AgentSocketHandler(hub, gate)
     app.router.add_get("/ws/agent", sockets.handle)

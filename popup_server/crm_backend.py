@@ -20,9 +20,12 @@ from crm_sync.models import Agent, CallRecord, Customer, PhoneNumber
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.screenpop_lookup import CrmCallerLookup
+from cti.config import RecordingsConfig
 from popup_server.app import PanelBackends
 from popup_server.auth import ROLES, Role, User
-from popup_server.ports import CrmError, PbxActions
+from popup_server.call_figures import LoggedCall, day_figures
+from popup_server.ports import CallRecording, CrmError, PbxActions
+from recordings.library import RecordingFile, RecordingLibrary
 
 
 class CrmUserStore:
@@ -185,15 +188,83 @@ class CrmCallHistory:
                 "agent": r.agent,
                 "talk_seconds": r.talk_seconds,
                 "disposition": r.disposition,
+                "has_recording": r.recording is not None,
             }
             for r, name in rows
         ]
 
 
+class CrmDayFigures:
+    """:class:`popup_server.ports.DayFigures` over ``call_records``.
+
+    A day of a call centre is tens of thousands of rows at most: five narrow
+    columns are read and counted in Python, by the same code as the tests' backend.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> dict[str, Any]:
+        async with self._db.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        CallRecord.queue,
+                        CallRecord.agent,
+                        CallRecord.disposition,
+                        CallRecord.wait_seconds,
+                        CallRecord.talk_seconds,
+                    ).where(CallRecord.started_at >= since)
+                )
+            ).all()
+        return day_figures((LoggedCall(*row) for row in rows), sla_seconds)
+
+
+class CrmRecordings:
+    """:class:`popup_server.ports.Recordings`: the call record names the file and who was on it."""
+
+    def __init__(self, database: Database, library: RecordingLibrary) -> None:
+        self._db = database
+        self._library = library
+
+    async def find(self, call_id: str) -> CallRecording | None:
+        async with self._db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(CallRecord.recording, CallRecord.agent, CallRecord.details).where(
+                        CallRecord.call_id == call_id
+                    )
+                )
+            ).first()
+        if row is None or not row.recording:
+            return None
+        return CallRecording(call_id, row.recording, _on_the_call(row.agent, row.details))
+
+    async def for_browser(self, recording: CallRecording, *, original: bool) -> RecordingFile:
+        return await self._library.for_browser(recording.file, original=original)
+
+
+def _on_the_call(agent: str | None, details: dict[str, Any] | None) -> frozenset[str]:
+    """The answering agent, every agent rung, and both ends of every transfer."""
+    details = details or {}
+    found = {agent} if agent else set()
+    found.update(str(a) for a in details.get("agents_rung") or () if a)
+    for transfer in details.get("transfers") or ():
+        found.update(str(transfer[k]) for k in ("from", "to") if transfer.get(k))
+    return frozenset(found)
+
+
 def crm_panel_backends(
-    database: Database, directory: CallerDirectory, cases: CaseService, pbx: PbxActions
+    database: Database,
+    directory: CallerDirectory,
+    cases: CaseService,
+    pbx: PbxActions,
+    recordings: RecordingsConfig | None = None,
 ) -> PanelBackends:
-    """Every panel backend over one ``crm_sync`` database, plus the PBX actions."""
+    """Every panel backend over one ``crm_sync`` database, plus the PBX actions.
+
+    ``recordings``: where the call recordings are; None: recordings are not served.
+    """
     return PanelBackends(
         users=CrmUserStore(database),
         lookup=CrmCallerLookup(directory, cases, database),
@@ -201,4 +272,10 @@ def crm_panel_backends(
         phonebook=CrmPhonebook(database, directory.normaliser),
         cases=CrmCaseDesk(database, cases),
         history=CrmCallHistory(database),
+        figures=CrmDayFigures(database),
+        recordings=(
+            CrmRecordings(database, RecordingLibrary.from_config(recordings))
+            if recordings is not None
+            else None
+        ),
     )

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cti.screenpop import CallerInfo
-from popup_server.ports import CrmError
+from popup_server.call_figures import LoggedCall, day_figures
+from popup_server.ports import CallRecording, CrmError
+from recordings.library import RecordingFile, RecordingLibrary
 
 
 @dataclass(slots=True)
@@ -137,6 +139,23 @@ class MemoryCrm:
         mine = [c for c in self.calls if c.get("agent") in extensions]
         return mine[-limit:][::-1]
 
+    # DayFigures
+
+    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> dict[str, Any]:
+        """Over ``calls`` whose ISO ``started_at`` is at or after ``since``."""
+        today = (
+            LoggedCall(
+                queue=c.get("queue"),
+                agent=c.get("agent"),
+                disposition=str(c.get("disposition")),
+                wait_seconds=c.get("wait_seconds"),
+                talk_seconds=c.get("talk_seconds"),
+            )
+            for c in self.calls
+            if c.get("started_at") and dt.datetime.fromisoformat(c["started_at"]) >= since
+        )
+        return day_figures(today, sla_seconds)
+
 
 def normalise(number: str | None) -> str | None:
     """Digits with a ``+`` country code; a national ``0`` prefix read as Iran (+98)."""
@@ -168,3 +187,21 @@ class RecordingPbx:
         self, extension: str, paused: bool, reason: str | None, queue: str | None = None
     ) -> None:
         self.pauses.append((extension, paused, reason, queue))
+
+
+@dataclass(slots=True)
+class MemoryRecordings:
+    """:class:`popup_server.ports.Recordings` over a dict, with real files through ``library``."""
+
+    library: RecordingLibrary
+    calls: dict[str, CallRecording] = field(default_factory=dict)
+
+    def add(self, call_id: str, file: str, extensions: tuple[str, ...]) -> None:
+        """Log ``call_id`` as recorded in ``file`` (the PBX's name) with these extensions on it."""
+        self.calls[call_id] = CallRecording(call_id, file, frozenset(extensions))
+
+    async def find(self, call_id: str) -> CallRecording | None:
+        return self.calls.get(call_id)
+
+    async def for_browser(self, recording: CallRecording, *, original: bool) -> RecordingFile:
+        return await self.library.for_browser(recording.file, original=original)

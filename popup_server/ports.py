@@ -8,7 +8,11 @@ interfaces is JSON-ready (dicts of str/int/float/bool/None, ISO dates).
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from recordings.library import RecordingFile
 
 
 class PbxActionError(Exception):
@@ -76,6 +80,17 @@ class CallHistory(Protocol):
         ...
 
 
+class DayFigures(Protocol):
+    """A day's figures per queue and per agent, from the call log (the wallboard's start)."""
+
+    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> dict[str, Any]:
+        """Calls started at or after ``since``: ``{"queues": [...], "agents": [...]}``.
+
+        Computed by :func:`popup_server.call_figures.day_figures`; no customer data.
+        """
+        ...
+
+
 DISPOSITIONS: tuple[str, ...] = (
     "resolved",
     "callback",
@@ -93,3 +108,28 @@ class HubStatus(Protocol):
 
     def status(self) -> dict[str, Any]:
         """JSON-ready: this node, the PBX link, the bus. No customer data."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecording:
+    """A logged call's recording, as the PBX named it, and the extensions that were on the call."""
+
+    call_id: str
+    file: str
+    extensions: frozenset[str]
+    """Answered, rang or took a transfer: who, besides supervisors, may play it."""
+
+
+class Recordings(Protocol):
+    """Calls' recordings (``GET /api/v1/calls/{call_id}/recording``); values are files, not JSON."""
+
+    async def find(self, call_id: str) -> CallRecording | None:
+        """The call's recording; None for an unknown call or one without a recording."""
+        ...
+
+    async def for_browser(self, recording: CallRecording, *, original: bool) -> RecordingFile:
+        """The file to send: a smaller copy when configured, unless ``original``.
+
+        Raises :class:`recordings.library.RecordingUnavailableError` (not on disk, refused).
+        """
+        ...

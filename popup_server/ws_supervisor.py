@@ -24,6 +24,7 @@ from cti.events import (
     CallAnswered,
     CallEnded,
     CallHeld,
+    CallQueued,
     CallResumed,
     CallStarted,
     Event,
@@ -73,6 +74,7 @@ class SupervisorBoard:
                 "agent": None,
                 "ringing": [],
                 "started_at": event.at,
+                "queued_at": None,
                 "answered_at": None,
             }
         elif isinstance(event, CallEnded):
@@ -85,7 +87,10 @@ class SupervisorBoard:
         call = self.calls.get(call_id) if isinstance(call_id, str) else None
         if call is None:
             return
-        if isinstance(event, AgentRinging):
+        if isinstance(event, CallQueued):
+            # The wallboard's "longest wait" runs from here.
+            call.update(queue=event.queue, queued_at=event.at)
+        elif isinstance(event, AgentRinging):
             call["queue"] = event.queue or call["queue"]
             call["state"] = "ringing" if call["agent"] is None else call["state"]
             if event.agent not in call["ringing"]:

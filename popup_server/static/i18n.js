@@ -8,6 +8,8 @@
       password: "Password", live_calls: "Live calls", no_calls: "No call right now.",
       phonebook: "Phonebook", search: "Search", search_placeholder: "Name or number",
       today_calls: "Today's calls", time: "Time", caller: "Caller", duration: "Duration",
+      recording: "Recording", play_recording: "Play the recording",
+      recording_unavailable: "The recording is not available",
       disposition: "Disposition", new_case: "New case", open_case: "Open case",
       link_case: "Link case by code", link: "Link", notes: "Notes", save_wrapup: "Save",
       pause: "Pause", unpause: "Resume work", pause_reason: "Pause reason", paused: "paused",
@@ -29,7 +31,21 @@
       disp_information: "Information", disp_sale: "Sale", disp_complaint: "Complaint",
       disp_wrong_number: "Wrong number", withdrawn: "Answered elsewhere",
       call_answered: "answered", call_abandoned: "abandoned", call_missed: "missed",
-      call_busy: "busy", call_failed: "failed", call_ivr: "IVR only"
+      call_busy: "busy", call_failed: "failed", call_ivr: "IVR only",
+      // Supervisor wallboard
+      wb_title: "Wallboard", wb_queues: "Queues", wb_agents: "Agents", wb_open: "Wallboard",
+      wb_agent_panel: "Agent panel", wb_waiting: "Waiting", wb_longest: "Longest wait",
+      wb_offered: "Offered", wb_answered: "Answered", wb_abandoned: "Abandoned",
+      wb_abandon_rate: "Abandon rate", wb_sla: "Service level", wb_avg_wait: "Avg wait",
+      wb_avg_talk: "Avg talk", wb_extension: "Ext.", wb_name: "Name", wb_state: "State",
+      wb_for: "For", wb_answered_today: "Answered today", wb_talk_time: "Talk time",
+      wb_current_caller: "Caller", wb_in_queues: "Queues", wb_no_queues: "No queue yet.",
+      wb_no_agents: "No agent yet.", wb_targets: "Targets", wb_within: "answered within",
+      wb_max_wait: "longest wait at most", wb_alert_wait: "longest wait", wb_alert_sla: "service level",
+      wb_over: "over", wb_under: "under", wb_no_alerts: "All queues on target.",
+      wb_today: "Today", wb_supervisors_only: "The wallboard is for supervisors.",
+      ag_idle: "Idle", ag_ringing: "Ringing", ag_talking: "Talking", ag_held: "On hold",
+      ag_paused: "Paused", ag_offline: "Offline"
     },
     fa: {
       title: "پنل اپراتور", offline: "قطع", connecting: "در حال اتصال…", connected: "متصل",
@@ -37,6 +53,8 @@
       password: "گذرواژه", live_calls: "تماس‌های جاری", no_calls: "اکنون تماسی نیست.",
       phonebook: "دفترچه تلفن", search: "جستجو", search_placeholder: "نام یا شماره",
       today_calls: "تماس‌های امروز", time: "ساعت", caller: "تماس‌گیرنده", duration: "مدت",
+      recording: "ضبط مکالمه", play_recording: "پخش ضبط مکالمه",
+      recording_unavailable: "ضبط این مکالمه در دسترس نیست",
       disposition: "نتیجه", new_case: "پرونده جدید", open_case: "ثبت پرونده",
       link_case: "پیوند پرونده با کد رهگیری", link: "پیوند", notes: "یادداشت",
       save_wrapup: "ذخیره", pause: "توقف", unpause: "ادامه کار", pause_reason: "دلیل توقف",
@@ -58,7 +76,20 @@
       disp_information: "اطلاع‌رسانی", disp_sale: "فروش", disp_complaint: "شکایت",
       disp_wrong_number: "شماره اشتباه", withdrawn: "توسط همکار پاسخ داده شد",
       call_answered: "پاسخ داده شد", call_abandoned: "رها شد", call_missed: "بی‌پاسخ",
-      call_busy: "مشغول", call_failed: "ناموفق", call_ivr: "فقط IVR"
+      call_busy: "مشغول", call_failed: "ناموفق", call_ivr: "فقط IVR",
+      wb_title: "تابلوی نظارت", wb_queues: "صف‌ها", wb_agents: "اپراتورها", wb_open: "تابلوی نظارت",
+      wb_agent_panel: "پنل اپراتور", wb_waiting: "در انتظار", wb_longest: "بیشترین انتظار",
+      wb_offered: "ورودی", wb_answered: "پاسخ داده", wb_abandoned: "رها شده",
+      wb_abandon_rate: "نرخ رها شدن", wb_sla: "سطح خدمت", wb_avg_wait: "میانگین انتظار",
+      wb_avg_talk: "میانگین مکالمه", wb_extension: "داخلی", wb_name: "نام", wb_state: "وضعیت",
+      wb_for: "مدت", wb_answered_today: "پاسخ امروز", wb_talk_time: "زمان مکالمه",
+      wb_current_caller: "تماس‌گیرنده", wb_in_queues: "صف‌ها", wb_no_queues: "هنوز صفی نیست.",
+      wb_no_agents: "هنوز اپراتوری نیست.", wb_targets: "اهداف", wb_within: "پاسخ در",
+      wb_max_wait: "بیشترین انتظار حداکثر", wb_alert_wait: "بیشترین انتظار", wb_alert_sla: "سطح خدمت",
+      wb_over: "بیش از", wb_under: "کمتر از", wb_no_alerts: "همه صف‌ها در حد هدف‌اند.",
+      wb_today: "امروز", wb_supervisors_only: "تابلوی نظارت برای سرپرستان است.",
+      ag_idle: "آزاد", ag_ringing: "در حال زنگ", ag_talking: "در حال مکالمه", ag_held: "در انتظار",
+      ag_paused: "متوقف", ag_offline: "خارج از دسترس"
     }
   };
 

@@ -389,10 +389,34 @@
           el("td", { text: fmtTime(c.started_at) }),
           el("td", { text: c.customer_name || (c.caller ? digits(c.caller) : "") }),
           el("td", { text: fmtSeconds(c.talk_seconds) }),
-          el("td", { text: c.disposition ? t("call_" + c.disposition) : "" })
+          el("td", { text: c.disposition ? t("call_" + c.disposition) : "" }),
+          el("td", {}, [c.has_recording ? playButton(c) : null])
         ]));
       });
     }).catch(function () { /* shown by link state */ });
+  }
+
+  // The audio element cannot send the bearer token: fetch the file, play it from a blob URL.
+  function playButton(call) {
+    var btn = el("button", { type: "button", class: "play", text: "▶",
+                             "aria-label": t("play_recording") });
+    btn.addEventListener("click", function () {
+      btn.disabled = true;
+      fetch("/api/v1/calls/" + encodeURIComponent(call.call_id) + "/recording",
+            { headers: { "Authorization": "Bearer " + state.token } })
+        .then(function (r) {
+          if (!r.ok) throw new Error(t("recording_unavailable"));
+          return r.blob();
+        })
+        .then(function (blob) {
+          var audio = el("audio", { controls: "", "aria-label": t("play_recording") });
+          audio.src = URL.createObjectURL(blob);
+          btn.replaceWith(audio);
+          audio.play().catch(function () { /* autoplay refused: the controls remain */ });
+        })
+        .catch(function (err) { btn.disabled = false; btn.title = err.message; });
+    });
+    return btn;
   }
 
   // ---------------------------------------------------------------- session
@@ -402,6 +426,7 @@
     $("workspace").hidden = false;
     $("logout-btn").hidden = false;
     $("pause-box").hidden = !(state.user && state.user.extensions.length);
+    $("wallboard-link").hidden = state.user.role === "agent";
     $("whoami").textContent = state.user.name + " · " + digits(state.user.extensions.join(", "));
     state.stopped = false;
     if (!sessionStorage.getItem("ctihub.lang") && state.user.language) {
@@ -423,7 +448,7 @@
     sessionStorage.removeItem("ctihub.token"); sessionStorage.removeItem("ctihub.user");
     state.pops.clear(); renderPops();
     $("workspace").hidden = true; $("login").hidden = false; $("logout-btn").hidden = true;
-    $("pause-box").hidden = true; $("whoami").textContent = "";
+    $("pause-box").hidden = true; $("wallboard-link").hidden = true; $("whoami").textContent = "";
     setLink("offline");
   }
 
@@ -431,7 +456,12 @@
     e.preventDefault();
     $("login-error").textContent = "";
     api("POST", "/login", { username: $("username").value, password: $("password").value })
-      .then(function (data) { saveSession(data); $("password").value = ""; showWorkspace(); })
+      .then(function (data) {
+        saveSession(data); $("password").value = "";
+        // Supervisors and admins land on the wallboard; the agent panel stays a link away.
+        if (data.user.role !== "agent") { location.assign("/supervisor"); return; }
+        showWorkspace();
+      })
       .catch(function (err) { $("login-error").textContent = err.status === 429 ? t("throttled") : t("wrong_login"); });
   }
 

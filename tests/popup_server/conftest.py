@@ -161,7 +161,13 @@ async def server(password_hash: str) -> AsyncIterator[PanelServer]:
     users = make_users(password_hash)
     bus = LocalBus(retention=1000)
     backends = PanelBackends(
-        users=users, lookup=crm, pbx=pbx, phonebook=crm, cases=crm, history=crm
+        users=users,
+        lookup=crm,
+        pbx=pbx,
+        phonebook=crm,
+        cases=crm,
+        history=crm,
+        figures=crm,
     )
     app = create_app(make_config(), backends, bus=bus)
     runner, port = await start_server(app, "127.0.0.1", 0)

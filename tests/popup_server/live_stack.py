@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from cti.bus import LocalBus
 from cti.config import AmiConfig
@@ -37,9 +38,15 @@ class LiveStack:
 
 @asynccontextmanager
 async def live_stack(
-    crm: MemoryCrm, users: InMemoryUserStore, public_url: str = "https://panel.example"
+    crm: MemoryCrm,
+    users: InMemoryUserStore,
+    public_url: str = "https://panel.example",
+    **http: Any,
 ) -> AsyncIterator[LiveStack]:
-    """Start the simulator, the AMI feed and the panel server; stop them all on exit."""
+    """Start the simulator, the AMI feed and the panel server; stop them all on exit.
+
+    ``http``: further ``[http]`` settings for the panel server.
+    """
     simulator = Simulator(
         Scenario(pbx=lab_pbx()), SimulatorSettings(username="ctihub", secret=AMI_SECRET)
     )
@@ -70,12 +77,18 @@ async def live_stack(
         originate_context="outbound",
     )
     backends = PanelBackends(
-        users=users, lookup=crm, pbx=pbx, phonebook=crm, cases=crm, history=crm
+        users=users,
+        lookup=crm,
+        pbx=pbx,
+        phonebook=crm,
+        cases=crm,
+        history=crm,
+        figures=crm,
     )
     runner = None
     try:
         # public_url is another origin: the browser is let in as same-origin.
-        app = create_app(make_config(public_url=public_url), backends, bus=bus)
+        app = create_app(make_config(public_url=public_url, **http), backends, bus=bus)
         runner, port = await start_server(app, "127.0.0.1", 0)
         yield LiveStack(f"http://127.0.0.1:{port}", simulator, feed, bus, pbx_events)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from crm_sync.cases import CaseService
 from crm_sync.commands import DEMO_PASSWORD, normaliser_for, seed_demo
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
+from crm_sync.models import CallRecord
 from cti.config import Settings
 from popup_server.app import PanelBackends
 from popup_server.crm_backend import crm_panel_backends
@@ -104,3 +106,47 @@ async def test_case_opened_during_a_call_then_wrap_up_note_on_it(crm: Crm) -> No
             note="",
             disposition=None,
         )
+
+
+async def test_day_figures_come_from_todays_call_records(crm: Crm) -> None:
+    now = dt.datetime.now(dt.UTC)
+    async with crm.database.sessions() as session, session.begin():
+        for n, (minutes_ago, queue, agent, disposition, wait, talk) in enumerate(
+            [
+                (30, "support", "1001", "answered", 12, 90),
+                (20, "support", None, "abandoned", 70, None),
+                (10, "support", "1002", "answered", 25, 30),
+                (60 * 30, "support", "1001", "answered", 1, 10),  # before the day's start
+            ]
+        ):
+            session.add(
+                CallRecord(
+                    call_id=f"day.{n}",
+                    direction="inbound",
+                    queue=queue,
+                    agent=agent,
+                    disposition=disposition,
+                    wait_seconds=wait,
+                    talk_seconds=talk,
+                    started_at=now - dt.timedelta(minutes=minutes_ago),
+                )
+            )
+    assert crm.backends.figures is not None
+    figures = await crm.backends.figures.day_figures(now - dt.timedelta(hours=2), 20)
+    assert figures["queues"] == [
+        {
+            "queue": "support",
+            "offered": 3,
+            "answered": 2,
+            "abandoned": 1,
+            "answered_in_sla": 1,
+            "sla_percent": 33.3,
+            "abandon_percent": 33.3,
+            "avg_wait_seconds": 18.5,
+            "avg_talk_seconds": 60.0,
+        }
+    ]
+    assert [(a["agent"], a["answered"], a["talk_seconds"]) for a in figures["agents"]] == [
+        ("1001", 1, 90),
+        ("1002", 1, 30),
+    ]
