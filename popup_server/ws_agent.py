@@ -41,6 +41,7 @@ from popup_server.ws_handshake import (
     CLOSE_TOO_SLOW,
     CLOSE_UNAUTHENTICATED,
     SocketGate,
+    hello_message,
 )
 
 logger = logging.getLogger(__name__)
@@ -174,13 +175,7 @@ class AgentSocketHandler:
         connection = AgentConnection(ws, user, set(user.extensions), claims.expires_at)
         writer = asyncio.create_task(connection.write_loop(), name=f"ws-writer-{user.username}")
         watchdog = asyncio.create_task(self._expire(connection), name=f"ws-expiry-{user.username}")
-        hello = {
-            "v": POP_SCHEMA_VERSION,
-            "type": "hello",
-            "user": user.public(),
-            "extensions": sorted(connection.extensions),
-            "server_time": time.time(),
-        }
+        hello = hello_message(user, extensions=sorted(connection.extensions))
         try:
             # Queued first: the writer sends it before the snapshot that attach() queues.
             connection.push(encode(hello))

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from popup_server.auth import InvalidTokenError, TokenClaims, TokenSigner
+from cti.screenpop import POP_SCHEMA_VERSION
+from popup_server.auth import InvalidTokenError, TokenClaims, TokenSigner, User
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,20 @@ async def authenticate_socket(
         logger.info("websocket auth refused reason=%s", exc)
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication failed")
         return None
+
+
+def hello_message(user: User, **extra: Any) -> dict[str, Any]:
+    """The first message on every authenticated panel socket: who is in, and the server's clock.
+
+    ``extra`` adds what one kind of socket says besides (the agent's extensions).
+    """
+    return {
+        "v": POP_SCHEMA_VERSION,
+        "type": "hello",
+        "user": user.public(),
+        **extra,
+        "server_time": time.time(),
+    }
 
 
 class SocketGate:

@@ -34,7 +34,12 @@ from cti.events import (
 )
 from cti.screenpop import POP_SCHEMA_VERSION
 from popup_server.ws_agent import AgentConnection, encode
-from popup_server.ws_handshake import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SocketGate
+from popup_server.ws_handshake import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    SocketGate,
+    hello_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -163,13 +168,7 @@ class SupervisorSocketHandler:
             return ws
         connection = AgentConnection(ws, user, set(), claims.expires_at)
         writer = asyncio.create_task(connection.write_loop(), name=f"ws-sup-{user.username}")
-        hello = {
-            "v": POP_SCHEMA_VERSION,
-            "type": "hello",
-            "user": user.public(),
-            "server_time": time.time(),
-        }
-        connection.push(encode(hello))
+        connection.push(encode(hello_message(user)))
         self._hub.attach(connection)
         try:
             async with asyncio.timeout_at(

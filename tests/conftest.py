@@ -11,13 +11,17 @@ import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import text
 
+from crm_sync.db import Database
 from crm_sync.migrations import upgrade
+from cti.config import DatabaseConfig
 
 REDIS_URL = os.environ.get("CTIHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -103,3 +107,37 @@ async def redis_prefix(redis: Redis) -> AsyncIterator[str]:
     keys = [key async for key in redis.scan_iter(match=prefix + "*")]
     if keys:
         await redis.delete(*keys)
+
+
+TABLES = ("notes", "call_records", "cases", "contracts", "phone_numbers", "customers", "agents")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database URL of each kind (SQLite, PostgreSQL), its tables empty."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}"
+        asyncio.run(upgrade(url))
+        return url
+    url: str = request.getfixturevalue("postgres_url")
+
+    async def empty() -> None:
+        database = Database(DatabaseConfig(url=url))
+        try:
+            async with database.engine.begin() as connection:
+                await connection.execute(
+                    text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+                )
+        finally:
+            await database.dispose()
+
+    asyncio.run(empty())
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The CRM database at ``database_url``, disposed of after the test."""
+    db = Database(DatabaseConfig(url=database_url))
+    yield db
+    await db.dispose()

@@ -2,21 +2,14 @@
 (function () {
   "use strict";
   var t = I18n.t;
-  var state = {
-    token: sessionStorage.getItem("ctihub.token"),
-    expiresAt: +sessionStorage.getItem("ctihub.expires") || 0,
-    user: JSON.parse(sessionStorage.getItem("ctihub.user") || "null"),
-    ws: null, retry: 0, pops: new Map(), members: new Map(), dispositions: [],
-    renewTimer: null, reconnectTimer: null, stopped: false
-  };
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = Ctihub.$, digits = Ctihub.digits, pad = Ctihub.pad, el = Ctihub.el;
+  var setLink = Ctihub.setLink;
+  var session = new Ctihub.Session({ socketPath: "/ws/agent", onMessage: onMessage, logout: logout });
+  var api = session.api.bind(session);
+  var state = { pops: new Map(), members: new Map(), dispositions: [] };
 
   // ---------------------------------------------------------------- formatting
 
-  function digits(text) {
-    return I18n.language() === "fa" ? Jalali.persianDigits(text) : String(text);
-  }
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
   function toDate(value) {
     if (value === null || value === undefined || value === "") return null;
     var d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
@@ -24,9 +17,7 @@
   }
   function fmtDate(value) {
     var d = toDate(value);
-    if (!d) return "";
-    if (I18n.language() === "fa") return Jalali.formatDate(d);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+    return d ? Ctihub.dateText(d) : "";
   }
   function fmtTime(value) {
     var d = toDate(value);
@@ -41,85 +32,8 @@
     if (s < 60) return digits(s) + " " + t("seconds");
     return digits(Math.floor(s / 60) + ":" + pad(s % 60)) + " " + t("minutes");
   }
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "class") node.className = attrs[k];
-      else node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c) node.appendChild(c); });
-    return node;
-  }
-
-  // ---------------------------------------------------------------- REST
-
-  function api(method, path, body) {
-    var headers = { "Accept": "application/json" };
-    if (state.token) headers["Authorization"] = "Bearer " + state.token;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    return fetch("/api/v1" + path, {
-      method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body)
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (r.status === 401 && path !== "/login") logout();
-        if (!r.ok) { var e = new Error(data.error || r.statusText); e.status = r.status; throw e; }
-        return data;
-      });
-    });
-  }
-
-  function saveSession(data) {
-    state.token = data.token; state.expiresAt = data.expires_at; state.user = data.user;
-    sessionStorage.setItem("ctihub.token", data.token);
-    sessionStorage.setItem("ctihub.expires", String(data.expires_at));
-    sessionStorage.setItem("ctihub.user", JSON.stringify(data.user));
-    // An open socket lives no longer than its token: hand it the renewed one.
-    if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-      state.ws.send(JSON.stringify({ type: "auth", token: data.token }));
-    }
-    scheduleRenewal();
-  }
-
-  function scheduleRenewal() {
-    clearTimeout(state.renewTimer);
-    var ms = Math.max(5000, (state.expiresAt * 1000 - Date.now()) / 2);
-    state.renewTimer = setTimeout(function () {
-      api("POST", "/token").then(saveSession).catch(function () { /* 401 logs out */ });
-    }, ms);
-  }
-
-  // ---------------------------------------------------------------- link state
-
-  function setLink(kind) {
-    var box = $("link-state");
-    box.className = "link-state " + kind;
-    $("link-text").dataset.i18n = kind;
-    $("link-text").textContent = t(kind);
-    document.body.dataset.link = kind;
-  }
 
   // ---------------------------------------------------------------- websocket
-
-  function connect() {
-    if (!state.token || state.stopped) return;
-    setLink(state.retry ? "reconnecting" : "connecting");
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var ws = new WebSocket(scheme + location.host + "/ws/agent");
-    state.ws = ws;
-    ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: state.token })); };
-    ws.onmessage = function (e) { onMessage(JSON.parse(e.data)); };
-    ws.onclose = function (e) {
-      if (state.ws !== ws) return;
-      state.ws = null;
-      if (e.code === 4001 || e.code === 4003) { logout(); return; }
-      if (state.stopped) { setLink("offline"); return; }
-      state.retry += 1;
-      setLink("reconnecting");
-      var delay = Math.min(10000, 500 * Math.pow(2, Math.min(state.retry, 5)));
-      state.reconnectTimer = setTimeout(connect, delay);
-    };
-  }
 
   function onMessage(m) {
     switch (m.type) {
@@ -128,7 +42,7 @@
         state.pops.clear(); state.members.clear(); renderPops(); renderMembers();
         break;
       case "snapshot_done":
-        state.retry = 0; setLink("connected"); loadToday();
+        session.retry = 0; setLink("connected"); loadToday();
         break;
       case "pop":
         var isNew = !state.pops.has(m.call.call_id) && m.call.state === "ringing";
@@ -403,7 +317,7 @@
     btn.addEventListener("click", function () {
       btn.disabled = true;
       fetch("/api/v1/calls/" + encodeURIComponent(call.call_id) + "/recording",
-            { headers: { "Authorization": "Bearer " + state.token } })
+            { headers: { "Authorization": "Bearer " + session.token } })
         .then(function (r) {
           if (!r.ok) throw new Error(t("recording_unavailable"));
           return r.blob();
@@ -422,47 +336,35 @@
   // ---------------------------------------------------------------- session
 
   function showWorkspace() {
+    var user = session.user;
     $("login").hidden = true;
     $("workspace").hidden = false;
     $("logout-btn").hidden = false;
-    $("pause-box").hidden = !(state.user && state.user.extensions.length);
-    $("wallboard-link").hidden = state.user.role === "agent";
-    $("whoami").textContent = state.user.name + " · " + digits(state.user.extensions.join(", "));
-    state.stopped = false;
-    if (!sessionStorage.getItem("ctihub.lang") && state.user.language) {
-      I18n.setLanguage(state.user.language); updateLangButton();
-    }
+    $("pause-box").hidden = !(user && user.extensions.length);
+    $("wallboard-link").hidden = user.role === "agent";
+    $("whoami").textContent = user.name + " · " + digits(user.extensions.join(", "));
+    session.stopped = false;
+    session.adoptUserLanguage();
     if ("Notification" in window && Notification.permission === "default") {
       Notification.requestPermission().catch(function () {});
     }
     api("GET", "/dispositions").then(function (r) { state.dispositions = r.dispositions; renderPops(); });
-    scheduleRenewal();
-    connect();
+    session.scheduleRenewal();
+    session.connect();
   }
 
   function logout() {
-    state.stopped = true;
-    clearTimeout(state.renewTimer); clearTimeout(state.reconnectTimer);
-    if (state.ws) { var ws = state.ws; state.ws = null; ws.close(); }
-    state.token = null; state.user = null;
-    sessionStorage.removeItem("ctihub.token"); sessionStorage.removeItem("ctihub.user");
+    session.end();
     state.pops.clear(); renderPops();
     $("workspace").hidden = true; $("login").hidden = false; $("logout-btn").hidden = true;
     $("pause-box").hidden = true; $("wallboard-link").hidden = true; $("whoami").textContent = "";
     setLink("offline");
   }
 
-  function login(e) {
-    e.preventDefault();
-    $("login-error").textContent = "";
-    api("POST", "/login", { username: $("username").value, password: $("password").value })
-      .then(function (data) {
-        saveSession(data); $("password").value = "";
-        // Supervisors and admins land on the wallboard; the agent panel stays a link away.
-        if (data.user.role !== "agent") { location.assign("/supervisor"); return; }
-        showWorkspace();
-      })
-      .catch(function (err) { $("login-error").textContent = err.status === 429 ? t("throttled") : t("wrong_login"); });
+  function loggedIn(data) {
+    // Supervisors and admins land on the wallboard; the agent panel stays a link away.
+    if (data.user.role !== "agent") { location.assign("/supervisor"); return; }
+    showWorkspace();
   }
 
   function togglePause() {
@@ -471,31 +373,16 @@
       .catch(function (err) { $("pause-state").textContent = err.message; });
   }
 
-  function updateLangButton() {
-    var fa = I18n.language() === "fa";
-    $("lang-btn").textContent = fa ? "English" : "فارسی";
-    $("lang-btn").lang = fa ? "en" : "fa";
-  }
-
-  function switchLanguage() {
-    var next = I18n.language() === "fa" ? "en" : "fa";
-    sessionStorage.setItem("ctihub.lang", next);
-    I18n.setLanguage(next);
-    updateLangButton();
-    if (state.user) $("whoami").textContent = state.user.name + " · " + digits(state.user.extensions.join(", "));
+  function rerender() {
+    var user = session.user;
+    if (user) $("whoami").textContent = user.name + " · " + digits(user.extensions.join(", "));
     renderPops(); renderMembers(); loadToday();
-    setLink(document.body.dataset.link || "offline");
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    I18n.setLanguage(sessionStorage.getItem("ctihub.lang") || "en");
-    updateLangButton();
-    $("login-form").addEventListener("submit", login);
-    $("logout-btn").addEventListener("click", logout);
-    $("lang-btn").addEventListener("click", switchLanguage);
+    Ctihub.startPage(session, { loggedIn: loggedIn, logout: logout, rerender: rerender });
     $("pb-form").addEventListener("submit", searchPhonebook);
     $("pause-btn").addEventListener("click", togglePause);
-    setLink("offline");
-    if (state.token && state.expiresAt * 1000 > Date.now() && state.user) showWorkspace();
+    if (session.isLive()) showWorkspace();
   });
 })();

@@ -5,13 +5,15 @@
 (function () {
   "use strict";
   var t = I18n.t;
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = Ctihub.$, digits = Ctihub.digits, pad = Ctihub.pad, el = Ctihub.el;
+  var setLink = Ctihub.setLink;
   var SUPERVISOR_ROLES = { supervisor: true, admin: true };
+  var session = new Ctihub.Session({
+    socketPath: "/ws/supervisor", onMessage: onMessage, logout: logout
+  });
+  var api = session.api.bind(session);
   var state = {
-    token: sessionStorage.getItem("ctihub.token"),
-    expiresAt: +sessionStorage.getItem("ctihub.expires") || 0,
-    user: JSON.parse(sessionStorage.getItem("ctihub.user") || "null"),
-    ws: null, retry: 0, stopped: false, renewTimer: null, reconnectTimer: null, tick: null,
+    tick: null,
     clockOffset: 0,          // server epoch seconds minus browser epoch seconds
     members: {},             // extension -> queue -> member state
     waiting: {},             // queue -> callers waiting now
@@ -25,10 +27,6 @@
 
   // ---------------------------------------------------------------- formatting
 
-  function digits(text) {
-    return I18n.language() === "fa" ? Jalali.persianDigits(text) : String(text);
-  }
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
   function now() { return Date.now() / 1000 + state.clockOffset; }
   /** "0:42", "12:05", "1:02:05": durations tick on a wallboard, so always clock-style. */
   function clock(seconds) {
@@ -43,92 +41,20 @@
     if (I18n.language() === "fa") return digits(value.toFixed(1).replace(".", "٫")) + "٪";
     return value.toFixed(1) + "%";
   }
-  function todayText() {
-    var d = new Date();
-    if (I18n.language() === "fa") return Jalali.formatDate(d);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
-  }
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "class") node.className = attrs[k];
-      else node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c) node.appendChild(c); });
-    return node;
-  }
+  function todayText() { return Ctihub.dateText(new Date()); }
   function localMidnight() {
     var d = new Date(); d.setHours(0, 0, 0, 0);
     return d.getTime() / 1000;
   }
 
-  // ---------------------------------------------------------------- REST and session
-
-  function api(method, path, body) {
-    var headers = { "Accept": "application/json" };
-    if (state.token) headers["Authorization"] = "Bearer " + state.token;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    return fetch("/api/v1" + path, {
-      method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body)
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (r.status === 401 && path !== "/login") logout();
-        if (!r.ok) { var e = new Error(data.error || r.statusText); e.status = r.status; throw e; }
-        return data;
-      });
-    });
-  }
-
-  function saveSession(data) {
-    state.token = data.token; state.expiresAt = data.expires_at; state.user = data.user;
-    sessionStorage.setItem("ctihub.token", data.token);
-    sessionStorage.setItem("ctihub.expires", String(data.expires_at));
-    sessionStorage.setItem("ctihub.user", JSON.stringify(data.user));
-    if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-      state.ws.send(JSON.stringify({ type: "auth", token: data.token }));
-    }
-    clearTimeout(state.renewTimer);
-    var ms = Math.max(5000, (state.expiresAt * 1000 - Date.now()) / 2);
-    state.renewTimer = setTimeout(function () {
-      api("POST", "/token").then(saveSession).catch(function () { /* 401 logs out */ });
-    }, ms);
-  }
-
-  function setLink(kind) {
-    $("link-state").className = "link-state " + kind;
-    $("link-text").dataset.i18n = kind;
-    $("link-text").textContent = t(kind);
-    document.body.dataset.link = kind;
-  }
-
   // ---------------------------------------------------------------- websocket
-
-  function connect() {
-    if (!state.token || state.stopped) return;
-    setLink(state.retry ? "reconnecting" : "connecting");
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var ws = new WebSocket(scheme + location.host + "/ws/supervisor");
-    state.ws = ws;
-    ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: state.token })); };
-    ws.onmessage = function (e) { onMessage(JSON.parse(e.data)); };
-    ws.onclose = function (e) {
-      if (state.ws !== ws) return;
-      state.ws = null;
-      if (e.code === 4001 || e.code === 4003) { logout(); return; }
-      if (state.stopped) { setLink("offline"); return; }
-      state.retry += 1;
-      setLink("reconnecting");
-      state.reconnectTimer = setTimeout(connect, Math.min(10000, 500 * Math.pow(2, Math.min(state.retry, 5))));
-    };
-  }
 
   function onMessage(m) {
     if (m.type === "hello") {
       state.clockOffset = m.server_time - Date.now() / 1000;
     } else if (m.type === "board") {
       loadBoard(m);
-      state.retry = 0; setLink("connected");
+      session.retry = 0; setLink("connected");
       loadToday();
     } else if (m.type === "event") {
       applyEvent(m.event);
@@ -336,7 +262,7 @@
   function cell(text, cls) { return el("td", cls ? { class: cls, text: text } : { text: text }); }
 
   function render() {
-    if (!state.user) return;
+    if (!session.user) return;
     var targets = state.base ? state.base.targets : null;
     if (targets) {
       $("targets").textContent = t("wb_targets") + ": " + t("wb_sla") + " ≥ " +
@@ -415,70 +341,34 @@
   // ---------------------------------------------------------------- session
 
   function showBoard() {
-    if (!SUPERVISOR_ROLES[state.user.role]) {
+    var user = session.user;
+    if (!SUPERVISOR_ROLES[user.role]) {
       // Agents belong on their own panel (the supervisor socket refuses them anyway).
       location.replace("/");
       return;
     }
     $("login").hidden = true; $("board").hidden = false; $("logout-btn").hidden = false;
-    $("panel-link").hidden = !state.user.extensions.length;
-    $("whoami").textContent = state.user.name;
-    if (!sessionStorage.getItem("ctihub.lang") && state.user.language) {
-      I18n.setLanguage(state.user.language); updateLangButton();
-    }
-    state.stopped = false;
-    saveSession({ token: state.token, expires_at: state.expiresAt, user: state.user });
+    $("panel-link").hidden = !user.extensions.length;
+    $("whoami").textContent = user.name;
+    session.adoptUserLanguage();
+    session.stopped = false;
+    session.save({ token: session.token, expires_at: session.expiresAt, user: user });
     clearInterval(state.tick);
     state.tick = setInterval(render, 1000);
-    connect();
+    session.connect();
   }
 
   function logout() {
-    state.stopped = true;
-    clearTimeout(state.renewTimer); clearTimeout(state.reconnectTimer); clearInterval(state.tick);
-    if (state.ws) { var ws = state.ws; state.ws = null; ws.close(); }
-    state.token = null; state.user = null;
-    sessionStorage.removeItem("ctihub.token"); sessionStorage.removeItem("ctihub.user");
+    clearInterval(state.tick);
+    session.end();
     $("board").hidden = true; $("login").hidden = false; $("logout-btn").hidden = true;
     $("panel-link").hidden = true; $("whoami").textContent = "";
     setLink("offline");
   }
 
-  function login(e) {
-    e.preventDefault();
-    $("login-error").textContent = "";
-    api("POST", "/login", { username: $("username").value, password: $("password").value })
-      .then(function (data) {
-        $("password").value = "";
-        saveSession(data);
-        showBoard();
-      })
-      .catch(function (err) { $("login-error").textContent = err.status === 429 ? t("throttled") : t("wrong_login"); });
-  }
-
-  function updateLangButton() {
-    var fa = I18n.language() === "fa";
-    $("lang-btn").textContent = fa ? "English" : "فارسی";
-    $("lang-btn").lang = fa ? "en" : "fa";
-  }
-
-  function switchLanguage() {
-    var next = I18n.language() === "fa" ? "en" : "fa";
-    sessionStorage.setItem("ctihub.lang", next);
-    I18n.setLanguage(next);
-    updateLangButton();
-    setLink(document.body.dataset.link || "offline");
-    render();
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
-    I18n.setLanguage(sessionStorage.getItem("ctihub.lang") || "en");
-    updateLangButton();
-    $("login-form").addEventListener("submit", login);
-    $("logout-btn").addEventListener("click", logout);
-    $("lang-btn").addEventListener("click", switchLanguage);
-    setLink("offline");
+    Ctihub.startPage(session, { loggedIn: showBoard, logout: logout, rerender: render });
     $("today").textContent = todayText();
-    if (state.token && state.expiresAt * 1000 > Date.now() && state.user) showBoard();
+    if (session.isLive()) showBoard();
   });
 })();

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -21,6 +23,10 @@ from cti.replay import read_transcript, replay_events
 from popup_server.app import FEED_KEY, PanelBackends, create_app, start_server
 from popup_server.auth import InMemoryUserStore, User
 from popup_server.memory_backend import MemoryCrm, RecordingPbx
+from popup_server.ports import PbxActions, Recordings
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ami"
 PASSWORD = "correct horse battery"
@@ -154,13 +160,11 @@ def make_config(**overrides: Any) -> PopupConfig:
     return PopupConfig(**values)
 
 
-@pytest.fixture
-async def server(password_hash: str) -> AsyncIterator[PanelServer]:
-    crm = demo_crm()
-    pbx = RecordingPbx()
-    users = make_users(password_hash)
-    bus = LocalBus(retention=1000)
-    backends = PanelBackends(
+def crm_backends(
+    crm: MemoryCrm, users: InMemoryUserStore, pbx: PbxActions, recordings: Recordings | None = None
+) -> PanelBackends:
+    """The panel's backends with the in-memory CRM in every CRM part (lookup to figures)."""
+    return PanelBackends(
         users=users,
         lookup=crm,
         pbx=pbx,
@@ -168,14 +172,61 @@ async def server(password_hash: str) -> AsyncIterator[PanelServer]:
         cases=crm,
         history=crm,
         figures=crm,
+        recordings=recordings,
     )
-    app = create_app(make_config(), backends, bus=bus)
+
+
+@contextlib.asynccontextmanager
+async def serve_panel(
+    password_hash: str, recordings: Recordings | None = None
+) -> AsyncIterator[PanelServer]:
+    """A panel server on an ephemeral port over the demo CRM, a recording PBX and a local bus."""
+    crm = demo_crm()
+    pbx = RecordingPbx()
+    users = make_users(password_hash)
+    bus = LocalBus(retention=1000)
+    app = create_app(make_config(), crm_backends(crm, users, pbx, recordings), bus=bus)
     runner, port = await start_server(app, "127.0.0.1", 0)
     try:
         yield PanelServer(f"http://127.0.0.1:{port}", app, bus, crm, pbx, users)
     finally:
         await runner.cleanup()
         await bus.close()
+
+
+@pytest.fixture
+async def server(password_hash: str) -> AsyncIterator[PanelServer]:
+    async with serve_panel(password_hash) as panel:
+        yield panel
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+
+
+def artifact(name: str) -> Path:
+    """Where a browser test leaves a screenshot (tests/artifacts, kept out of git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / ".gitignore").write_text("*\n")
+    return ARTIFACTS / name
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium under Playwright; skipped only without Chromium and without CI."""
+    if not CHROMIUM.exists() and not os.environ.get("CI"):
+        pytest.skip("needs /usr/bin/chromium (runs always when CI is set)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-background-networking", "--headless=new"],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 async def receive_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from pbx_adapters.simulator.channel import Fields
 from pbx_adapters.simulator.runtime import Simulator, SimulatorSettings
 from pbx_adapters.simulator.scenario import Scenario
 from pbx_adapters.simulator.spec import lab_pbx
-from popup_server.app import PanelBackends, create_app, start_server
+from popup_server.app import create_app, start_server
 from popup_server.auth import InMemoryUserStore
 from popup_server.memory_backend import MemoryCrm
 from popup_server.pbx_bridge import AmiPbxActions
-from tests.popup_server.conftest import make_config
+from tests.popup_server.conftest import crm_backends, make_config
 
 AMI_SECRET = "simulator-secret"
 
@@ -76,19 +76,12 @@ async def live_stack(
         originate_channel="Local/{extension}@agent-handset/n",
         originate_context="outbound",
     )
-    backends = PanelBackends(
-        users=users,
-        lookup=crm,
-        pbx=pbx,
-        phonebook=crm,
-        cases=crm,
-        history=crm,
-        figures=crm,
-    )
     runner = None
     try:
         # public_url is another origin: the browser is let in as same-origin.
-        app = create_app(make_config(public_url=public_url, **http), backends, bus=bus)
+        app = create_app(
+            make_config(public_url=public_url, **http), crm_backends(crm, users, pbx), bus=bus
+        )
         runner, port = await start_server(app, "127.0.0.1", 0)
         yield LiveStack(f"http://127.0.0.1:{port}", simulator, feed, bus, pbx_events)
     finally:

@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from pathlib import Path
 
 import jdatetime
 import pytest
+from playwright.async_api import Browser, expect
 
 from pbx_adapters.simulator.spec import CallPlan
-from tests.popup_server.conftest import PASSWORD, demo_crm, make_users
+from tests.popup_server.conftest import PASSWORD, artifact, demo_crm, make_users
 from tests.popup_server.live_stack import live_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("CI"),
-        reason="needs /usr/bin/chromium (runs always when CI is set)",
-    ),
-]
-
-
-def artifact(name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / ".gitignore").write_text("*\n")
-    return ARTIFACTS / name
+pytestmark = pytest.mark.browser
 
 
 async def test_supervisor_sees_a_caller_wait_then_an_agent_talk_in_english_and_persian(
-    password_hash: str,
+    password_hash: str, browser: Browser
 ) -> None:
-    from playwright.async_api import async_playwright, expect
-
     crm = demo_crm()
     earlier = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)).isoformat()
     # Logged earlier today: support answered one call of two (50 % under the 80 % target).
@@ -48,64 +30,52 @@ async def test_supervisor_sees_a_caller_wait_then_an_agent_talk_in_english_and_p
     ]  # fmt: skip
     users = make_users(password_hash)
     # A 1 s longest-wait target, so the waiting caller below raises the alert.
-    async with (
-        live_stack(crm, users, wallboard_max_wait_seconds=1) as stack,
-        async_playwright() as pw,
-    ):
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--headless=new"],
+    async with live_stack(crm, users, wallboard_max_wait_seconds=1) as stack:
+        page = await browser.new_page(viewport={"width": 1280, "height": 720})
+        # A supervisor logging in on the agent panel is taken to the wallboard.
+        await page.goto(stack.url + "/")
+        await page.fill("#username", "maryam")
+        await page.fill("#password", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await expect(page).to_have_url(re.compile(r"/supervisor$"))
+        await expect(page.locator("#link-state")).to_have_class("link-state connected")
+        support = page.locator('#queue-body tr[data-queue="support"]')
+        await expect(support.locator(".offered")).to_have_text("2")
+        await expect(support.locator(".sla")).to_have_text("50.0%")
+        await expect(support).to_have_class("alert")
+        await expect(page.locator('#agent-body tr[data-agent="1002"] .answered')).to_have_text("1")
+        await expect(page.locator("#agent-body tr")).to_have_count(3)
+        await expect(page.locator('#agent-body tr[data-state="idle"]')).to_have_count(3)
+
+        # A customer calls support: one caller waits, then an agent answers.
+        stack.simulator.place_inbound_call(
+            CallPlan(caller="+982188776655", did="2188000000", answer_delay=3.5, talk=60)
         )
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 720})
-            # A supervisor logging in on the agent panel is taken to the wallboard.
-            await page.goto(stack.url + "/")
-            await page.fill("#username", "maryam")
-            await page.fill("#password", PASSWORD)
-            await page.click("#login-form button[type=submit]")
-            await expect(page).to_have_url(re.compile(r"/supervisor$"))
-            await expect(page.locator("#link-state")).to_have_class("link-state connected")
-            support = page.locator('#queue-body tr[data-queue="support"]')
-            await expect(support.locator(".offered")).to_have_text("2")
-            await expect(support.locator(".sla")).to_have_text("50.0%")
-            await expect(support).to_have_class("alert")
-            await expect(page.locator('#agent-body tr[data-agent="1002"] .answered')).to_have_text(
-                "1"
-            )
-            await expect(page.locator("#agent-body tr")).to_have_count(3)
-            await expect(page.locator('#agent-body tr[data-state="idle"]')).to_have_count(3)
+        await expect(support.locator(".waiting")).to_have_text("1", timeout=10_000)
+        await expect(support.locator(".longest")).to_have_text(re.compile(r"^0:0\d$"))
+        await expect(page.locator("#alerts")).to_contain_text(
+            re.compile(r"support: longest wait 0:0[23] over 0:01"), timeout=5_000
+        )
+        talking = page.locator('#agent-body tr[data-state="talking"]')
+        await expect(talking).to_have_count(1, timeout=10_000)
+        await expect(talking.locator(".caller")).to_have_text("+982188776655")
+        await expect(support.locator(".waiting")).to_have_text("0")
+        await expect(support.locator(".offered")).to_have_text("3")
+        await expect(support.locator(".answered")).to_have_text("2")
+        await expect(page.locator("#alerts")).not_to_contain_text("longest wait")
+        await expect(page.locator("#alerts")).to_contain_text(
+            "support: service level 66.7% under 80.0%"
+        )
+        await page.screenshot(path=str(artifact("wallboard.png")), full_page=True)
 
-            # A customer calls support: one caller waits, then an agent answers.
-            stack.simulator.place_inbound_call(
-                CallPlan(caller="+982188776655", did="2188000000", answer_delay=3.5, talk=60)
-            )
-            await expect(support.locator(".waiting")).to_have_text("1", timeout=10_000)
-            await expect(support.locator(".longest")).to_have_text(re.compile(r"^0:0\d$"))
-            await expect(page.locator("#alerts")).to_contain_text(
-                re.compile(r"support: longest wait 0:0[23] over 0:01"), timeout=5_000
-            )
-            talking = page.locator('#agent-body tr[data-state="talking"]')
-            await expect(talking).to_have_count(1, timeout=10_000)
-            await expect(talking.locator(".caller")).to_have_text("+982188776655")
-            await expect(support.locator(".waiting")).to_have_text("0")
-            await expect(support.locator(".offered")).to_have_text("3")
-            await expect(support.locator(".answered")).to_have_text("2")
-            await expect(page.locator("#alerts")).not_to_contain_text("longest wait")
-            await expect(page.locator("#alerts")).to_contain_text(
-                "support: service level 66.7% under 80.0%"
-            )
-            await page.screenshot(path=str(artifact("wallboard.png")), full_page=True)
-
-            # Persian: right-to-left, Persian digits, a Jalali date.
-            await page.click("#lang-btn")
-            assert await page.evaluate("document.documentElement.dir") == "rtl"
-            await expect(page.locator("h1")).to_have_text("تابلوی نظارت")
-            await expect(support.locator(".offered")).to_have_text("۳")
-            today = jdatetime.date.fromgregorian(date=dt.date.today())
-            jalali = f"{today.year}/{today.month:02d}/{today.day:02d}"
-            await expect(page.locator("#today")).to_contain_text(
-                jalali.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
-            )
-            await page.screenshot(path=str(artifact("wallboard_fa.png")), full_page=True)
-        finally:
-            await browser.close()
+        # Persian: right-to-left, Persian digits, a Jalali date.
+        await page.click("#lang-btn")
+        assert await page.evaluate("document.documentElement.dir") == "rtl"
+        await expect(page.locator("h1")).to_have_text("تابلوی نظارت")
+        await expect(support.locator(".offered")).to_have_text("۳")
+        today = jdatetime.date.fromgregorian(date=dt.date.today())
+        jalali = f"{today.year}/{today.month:02d}/{today.day:02d}"
+        await expect(page.locator("#today")).to_contain_text(
+            jalali.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+        )
+        await page.screenshot(path=str(artifact("wallboard_fa.png")), full_page=True)

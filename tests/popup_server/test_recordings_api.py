@@ -5,34 +5,30 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, expect
 from sqlalchemy import insert
 
 from crm_sync.call_log import record_values
 from crm_sync.db import Database
 from crm_sync.migrations import upgrade
 from crm_sync.models import CallRecord
-from cti.bus import LocalBus
 from cti.config import DatabaseConfig
 from cti.events import CallEnded
-from popup_server.app import PanelBackends, create_app, start_server
 from popup_server.crm_backend import CrmRecordings
-from popup_server.memory_backend import MemoryRecordings, RecordingPbx
+from popup_server.memory_backend import MemoryRecordings
 from recordings.library import RecordingLibrary
 from recordings.locate import RecordingLocator
 from recordings.media import Transcoder
 from tests.popup_server.conftest import (
     PASSWORD,
     PanelServer,
-    demo_crm,
-    make_config,
-    make_users,
+    serve_panel,
     trace_events,
 )
 from tests.recordings.conftest import need_ffmpeg
@@ -74,26 +70,8 @@ async def recordings(monitor: Path) -> MemoryRecordings:
 
 @pytest.fixture
 async def server(password_hash: str, recordings: MemoryRecordings) -> AsyncIterator[PanelServer]:
-    crm = demo_crm()
-    pbx = RecordingPbx()
-    users = make_users(password_hash)
-    bus = LocalBus(retention=1000)
-    backends = PanelBackends(
-        users=users,
-        lookup=crm,
-        pbx=pbx,
-        phonebook=crm,
-        cases=crm,
-        history=crm,
-        recordings=recordings,
-    )
-    app = create_app(make_config(), backends, bus=bus)
-    runner, port = await start_server(app, "127.0.0.1", 0)
-    try:
-        yield PanelServer(f"http://127.0.0.1:{port}", app, bus, crm, pbx, users)
-    finally:
-        await runner.cleanup()
-        await bus.close()
+    async with serve_panel(password_hash, recordings) as panel:
+        yield panel
 
 
 async def fetch(
@@ -221,18 +199,8 @@ async def test_the_transcoded_copy_is_served_and_the_original_on_request(
 async def test_without_recordings_configured_every_recording_is_404(
     password_hash: str,
 ) -> None:
-    crm = demo_crm()
-    users = make_users(password_hash)
-    backends = PanelBackends(
-        users=users, lookup=crm, pbx=RecordingPbx(), phonebook=crm, cases=crm, history=crm
-    )
-    app = create_app(make_config(), backends)
-    runner, port = await start_server(app, "127.0.0.1", 0)
-    server = PanelServer(f"http://127.0.0.1:{port}", app, LocalBus(), crm, RecordingPbx(), users)
-    try:
+    async with serve_panel(password_hash) as server:
         assert (await fetch(server, "1795392474.0", "maryam"))[0] == 404
-    finally:
-        await runner.cleanup()
 
 
 async def test_crm_backend_finds_the_file_and_everyone_on_the_call(
@@ -284,17 +252,10 @@ async def test_many_concurrent_range_requests_all_get_their_bytes(server: PanelS
     assert bodies == [data[s : s + 100] for s in starts]
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="needs /usr/bin/chromium (runs always when CI is set)",
-)
-async def test_agent_plays_a_recording_from_todays_calls_in_chromium(server: PanelServer) -> None:
-    from playwright.async_api import async_playwright, expect
-
+async def test_agent_plays_a_recording_from_todays_calls_in_chromium(
+    server: PanelServer, browser: Browser
+) -> None:
     today = dt.datetime.now(dt.UTC).isoformat()
     server.crm.calls.append(
         {
@@ -308,28 +269,23 @@ async def test_agent_plays_a_recording_from_todays_calls_in_chromium(server: Pan
             "has_recording": True,
         }
     )
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--headless=new"],
+    page = await browser.new_page()
+    await page.goto(server.url + "/")
+    await page.fill("#username", "ali")
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    play = page.locator("#today-body button.play")
+    await expect(play).to_have_count(1, timeout=10_000)
+    await play.click()
+    audio = page.locator("#today-body audio")
+    await expect(audio).to_have_count(1, timeout=10_000)
+    # Loaded through the blob URL under the panel's CSP: the real file's 1.42 s.
+    # Awaited inside the page rather than polled: polling evaluates a string, which that CSP
+    # refuses (unsafe-eval) whenever the first check comes too early.
+    async with asyncio.timeout(10):
+        duration = await audio.evaluate(
+            """a => a.duration > 0 ? a.duration : new Promise(resolve => a.addEventListener(
+                 "loadedmetadata", () => resolve(a.duration), { once: true }))"""
         )
-        try:
-            page = await browser.new_page()
-            await page.goto(server.url + "/")
-            await page.fill("#username", "ali")
-            await page.fill("#password", PASSWORD)
-            await page.click("#login-form button[type=submit]")
-            play = page.locator("#today-body button.play")
-            await expect(play).to_have_count(1, timeout=10_000)
-            await play.click()
-            audio = page.locator("#today-body audio")
-            await expect(audio).to_have_count(1, timeout=10_000)
-            # Loaded through the blob URL under the panel's CSP: the real file's 1.42 s.
-            await page.wait_for_function(
-                "document.querySelector('#today-body audio').duration > 0", timeout=10_000
-            )
-            duration = await audio.evaluate("a => a.duration")
-            assert duration == pytest.approx(1.42, abs=0.01)
-            assert (await audio.get_attribute("src") or "").startswith("blob:")
-        finally:
-            await browser.close()
+    assert duration == pytest.approx(1.42, abs=0.01)
+    assert (await audio.get_attribute("src") or "").startswith("blob:")

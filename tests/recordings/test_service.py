@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,9 @@ from sqlalchemy import insert, select
 
 from crm_sync.call_log import record_values
 from crm_sync.db import Database
-from crm_sync.migrations import upgrade
 from crm_sync.models import CallRecord
 from cti.bus import LocalBus
-from cti.config import DatabaseConfig, RecordingsConfig
+from cti.config import RecordingsConfig
 from cti.events import CallEnded, QueueCallersChanged
 from cti.replay import read_transcript, replay_events
 from recordings.library import RecordingLibrary
@@ -30,23 +28,6 @@ def ended(trace: str) -> CallEnded:
     events = replay_events(read_transcript(FIXTURES / "ami" / f"{trace}.jsonl"))
     event = next(e for e in events if isinstance(e, CallEnded))
     return dataclasses.replace(event, call_id=f"{event.call_id}-{secrets.token_hex(4)}")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}"
-        asyncio.run(upgrade(url))
-        return url
-    postgres: str = request.getfixturevalue("postgres_url")
-    return postgres
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseConfig(url=database_url))
-    yield db
-    await db.dispose()
 
 
 def recordings_config(monitor: Path, tmp_path: Path, **overrides: object) -> RecordingsConfig:
