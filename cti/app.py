@@ -173,12 +173,6 @@ class Hub:
         if s.pbx == "simulator":
             callers = await _demo_callers(crm) if self.demo else []
             self.ami_config = await self._start_simulator(callers)
-        if s.bus.backend == "redis":
-            lease = RedisLease.from_config(s.bus, node_id=self.node_id)
-            self._on_stop("ami-lease connection", lease.close)
-            self._spawn("ami-lease", lease.run(self._drive_pbx))
-        else:
-            self._spawn("ami", self._drive_pbx())
 
         actions = LinkHolderActions(self)
         backends = crm_panel_backends(crm.database, crm.directory, crm.cases, actions, s.recordings)
@@ -190,6 +184,15 @@ class Hub:
         runner, port = await start_server(app, s.http.host, s.http.port)
         self._on_stop("panel", runner.cleanup)
         self.panel_url = f"http://{_host_for_url(s.http.host)}:{port}/"
+
+        # The PBX last: the panel's feed is subscribed by now, so it hears the
+        # link's first state (a PBX down at start-up included) and every pop.
+        if s.bus.backend == "redis":
+            lease = RedisLease.from_config(s.bus, node_id=self.node_id)
+            self._on_stop("ami-lease connection", lease.close)
+            self._spawn("ami-lease", lease.run(self._drive_pbx))
+        else:
+            self._spawn("ami", self._drive_pbx())
 
     def status(self) -> dict[str, object]:
         """This node's health for supervisors and admins (``GET /api/v1/status``)."""

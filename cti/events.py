@@ -18,6 +18,7 @@ Direction = Literal["inbound", "outbound", "internal"]
 Disposition = Literal["answered", "abandoned", "missed", "busy", "failed", "ivr"]
 MemberState = Literal["idle", "ringing", "in_use", "busy", "unavailable", "unknown"]
 TransferKind = Literal["blind", "attended"]
+PbxLinkState = Literal["up", "down", "auth_failed"]
 
 SCHEMA_VERSION = 1
 
@@ -236,6 +237,20 @@ class ChannelExpired(Event):
     at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class PbxLinkChanged(Event):
+    """The hub's link to the PBX (AMI) came up, went down or had its login refused.
+
+    Published only on a change, by the node driving the PBX. While it is not
+    ``up`` calls still ring but nobody is popped. ``detail`` is a short reason
+    for ``down`` / ``auth_failed`` (never a secret), ``None`` for ``up``.
+    """
+
+    state: PbxLinkState
+    detail: str | None
+    at: float | None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {}
 for _cls in (
     CallStarted,
@@ -252,6 +267,7 @@ for _cls in (
     QueueMemberRemoved,
     QueueCallersChanged,
     ChannelExpired,
+    PbxLinkChanged,
 ):
     _cls.type = _snake(_cls.__name__)
     EVENT_TYPES[_cls.type] = _cls
@@ -292,6 +308,8 @@ __all__ = [
     "CallTransferred",
     "ChannelExpired",
     "Event",
+    "PbxLinkChanged",
+    "PbxLinkState",
     "QueueCallersChanged",
     "QueueMemberChanged",
     "QueueMemberRemoved",

@@ -191,7 +191,11 @@ class AmiLink:
     ``on_message(message, at)`` is called for every message read, in order,
     with ``at = time.time()`` at receipt. ``on_ready()`` is called
     synchronously, in the message order, the moment a (re)connection is
-    logged in and booted: before any later message is delivered. Use
+    logged in and booted: before any later message is delivered.
+    ``on_down(reason, auth_failed)`` is called after every failed attempt and
+    every lost connection, before the wait to retry (so repeatedly while the
+    PBX stays away; not on :meth:`close`). ``reason`` is short and never holds
+    the secret; ``auth_failed`` is True when the PBX refused the login. Use
     :meth:`run` (or :meth:`start` / :meth:`close`) to keep the link up.
     """
 
@@ -201,6 +205,7 @@ class AmiLink:
         on_message: OnMessage,
         *,
         on_ready: Callable[[], None] | None = None,
+        on_down: Callable[[str, bool], None] | None = None,
         wanted_events: Iterable[str] | None = None,
         wanted_variables: Iterable[str] | None = None,
     ) -> None:
@@ -214,6 +219,7 @@ class AmiLink:
         self._config = config
         self._on_message = on_message
         self._on_ready = on_ready
+        self._on_down = on_down
         self._wanted_events = (
             None if wanted_events is None else frozenset(wanted_events) | LINK_EVENTS
         )
@@ -286,25 +292,37 @@ class AmiLink:
         attempt = 0
         try:
             while True:
+                auth_failed = False
                 try:
                     await self._connect_and_login()
                     attempt = 0
                     reason = await self._serve()
                 except AuthenticationFailed as exc:
                     self._report_auth_failure(exc)
+                    reason, auth_failed = str(exc), True
                     delay = self._config.auth_failure_delay
                 except (OSError, TimeoutError, AmiError) as exc:  # ssl.SSLError is an OSError
-                    delay = self._retry_after(_describe_error(exc), attempt)
+                    reason = _describe_error(exc)
+                    delay = self._retry_after(reason, attempt)
                     attempt += 1
                 else:
                     delay = self._retry_after(reason, attempt)
                     attempt += 1
                 self._drop_connection()
                 self._state = LinkState.WAITING
+                self._tell_down(reason, auth_failed)
                 await asyncio.sleep(delay)
         finally:
             self._drop_connection()
             self._state = LinkState.STOPPED
+
+    def _tell_down(self, reason: str, auth_failed: bool) -> None:
+        if self._on_down is None:
+            return
+        try:
+            self._on_down(reason, auth_failed)
+        except Exception:
+            log.exception("ami on_down callback failed")
 
     def _retry_after(self, reason: str, attempt: int) -> float:
         delay = self.backoff_delay(attempt)

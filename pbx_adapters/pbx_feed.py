@@ -8,6 +8,10 @@ the calls the PBX no longer has and adopts the ones it did not know.
 
 The list items reach the tracker once, through the normal message path and in
 arrival order; the feed only waits for the lists to complete.
+
+The feed also reports the link itself as a :class:`~cti.events.PbxLinkChanged`
+event (``up``, ``down``, ``auth_failed``), once per change and not on every
+retry, so that panels can warn their agents that calls may ring unseen.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from typing import Protocol
 
 from cti.ami_codec import Message
 from cti.config import AmiConfig
-from cti.events import Event
+from cti.events import Event, PbxLinkChanged, PbxLinkState
 
 from .ami import ActionFailed, ActionUncertain, AmiLink, NotConnected
 
 log = logging.getLogger(__name__)
 
 RESYNC_ACTIONS: tuple[str, ...] = ("CoreShowChannels", "QueueStatus", "QueueSummary")
+
+DETAIL_MAX_CHARS = 160
+"""A down reason is cut to this length: it is shown in agents' panels."""
 
 
 class Tracker(Protocol):
@@ -76,11 +83,14 @@ class PbxFeed:
             config,
             self._on_message,
             on_ready=self._on_ready,
+            on_down=self._on_down,
             wanted_events=wanted_events,
             wanted_variables=wanted_variables,
         )
         self.resyncs_completed = 0
         self.resyncs_abandoned = 0
+        self.link_state: PbxLinkState | None = None
+        """The last state reported as :class:`PbxLinkChanged`; None before the first."""
 
     async def start(self) -> None:
         """Start the link, the resync loop and the expiry timer."""
@@ -115,8 +125,21 @@ class PbxFeed:
     def _on_ready(self) -> None:
         # Called in message order, before any message of the new connection that
         # follows FullyBooted is fed: the tracker sees the resync begin at once.
+        self._link_changed("up", None)
         self._tracker.begin_resync()
         self._resync_wanted.set()
+
+    def _on_down(self, reason: str, auth_failed: bool) -> None:
+        self._link_changed("auth_failed" if auth_failed else "down", reason[:DETAIL_MAX_CHARS])
+
+    def _link_changed(self, state: PbxLinkState, detail: str | None) -> None:
+        # The link retries on its own and reports every failed attempt; panels
+        # only need to hear about a change.
+        if state == self.link_state:
+            return
+        self.link_state = state
+        log.info("pbx link state=%s detail=%s", state, detail)
+        self._emit([PbxLinkChanged(state=state, detail=detail, at=self._clock())])
 
     async def _resync_loop(self) -> None:
         while True:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from cti.bus import LATEST, EventBus, ResumeGapError
-from cti.events import Event
+from cti.events import Event, PbxLinkChanged
 from popup_server.ws_agent import AgentHub
 from popup_server.ws_supervisor import SupervisorHub
 
@@ -43,6 +43,8 @@ class PopFeed:
         """Pop for one event (also usable without a bus)."""
         if self._supervisors is not None:
             self._supervisors.handle(event)
+        if isinstance(event, PbxLinkChanged):
+            self._hub.link_changed(event)
         self._hub.deliver(await self._hub.pops.handle(event))
         self.handled += 1
 

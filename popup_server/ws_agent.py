@@ -11,7 +11,8 @@ Protocol (every message JSON, documented in ``docs/events.md``):
    (Steps 1 and 2 are :class:`popup_server.ws_handshake.SocketGate`, shared
    with the supervisor socket.)
 3. The server answers ``hello``, then the current state of the agent's
-   calls and queue memberships (the resume), then ``snapshot_done``.
+   calls and queue memberships and of the hub's PBX link (the resume), then
+   ``snapshot_done``. A change of the PBX link is broadcast to every socket.
 4. ``{"type": "subscribe", "extensions": [...]}`` may narrow the extensions
    watched; asking for one not mapped to the user closes the socket with 4003.
 5. The socket is closed with 4001 when its token expires, unless the panel
@@ -34,6 +35,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from cti.events import PbxLinkChanged
 from cti.screenpop import POP_SCHEMA_VERSION, Outgoing, ScreenPops
 from popup_server.auth import InvalidTokenError, User
 from popup_server.ws_handshake import (
@@ -52,6 +54,17 @@ _QUEUE_LIMIT = 1000
 def encode(message: dict[str, Any]) -> str:
     """The one JSON encoding of a message (compact, UTF-8 kept readable)."""
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def pbx_link_message(event: PbxLinkChanged) -> dict[str, Any]:
+    """The ``pbx_link`` message every panel gets when the hub's PBX link changes."""
+    return {
+        "v": POP_SCHEMA_VERSION,
+        "type": "pbx_link",
+        "state": event.state,
+        "detail": event.detail,
+        "at": event.at,
+    }
 
 
 class AgentConnection:
@@ -103,6 +116,8 @@ class AgentHub:
         self._pops = pops
         self._by_extension: dict[str, set[AgentConnection]] = {}
         self.delivered = 0
+        self.pbx_link: dict[str, Any] | None = None
+        """The last ``pbx_link`` message (None until the PBX link was first reported)."""
 
     @property
     def pops(self) -> ScreenPops:
@@ -118,6 +133,8 @@ class AgentHub:
         """Queue the resume snapshot, then start receiving live messages (in that order)."""
         for message in self._pops.snapshot(connection.extensions):
             connection.push(encode(message))
+        if self.pbx_link is not None:
+            connection.push(encode(self.pbx_link))
         connection.push(encode({"v": POP_SCHEMA_VERSION, "type": "snapshot_done"}))
         # No await between snapshot and registration: nothing can slip in between.
         for extension in connection.extensions:
@@ -151,6 +168,13 @@ class AgentHub:
             for connection in targets:
                 connection.push(text)
             self.delivered += len(targets)
+
+    def link_changed(self, event: PbxLinkChanged) -> None:
+        """Remember the PBX link's state and tell every open socket (it is rare)."""
+        self.pbx_link = pbx_link_message(event)
+        text = encode(self.pbx_link)
+        for connection in {c for conns in self._by_extension.values() for c in conns}:
+            connection.push(text)
 
     async def close_all(self) -> None:
         """Close every socket (server shutdown)."""

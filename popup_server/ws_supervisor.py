@@ -3,7 +3,9 @@
 Only ``supervisor`` and ``admin`` tokens are let in (others: close 4003).
 After ``auth`` the socket gets ``hello``, one ``board`` message (the current
 state of every queue member, waiting count and live call), then every domain
-event as ``{"v": 1, "type": "event", "event": {...}}`` in bus order. Customer
+event as ``{"v": 1, "type": "event", "event": {...}}`` in bus order; a change
+of the hub's PBX link also comes as a ``pbx_link`` message (the current one
+right after the board), as on the agent socket. Customer
 data is not part of it: supervisors see calls, not case files. Supervisors are
 few, so events are broadcast to all of them, each encoded once.
 """
@@ -28,12 +30,13 @@ from cti.events import (
     CallResumed,
     CallStarted,
     Event,
+    PbxLinkChanged,
     QueueCallersChanged,
     QueueMemberChanged,
     QueueMemberRemoved,
 )
 from cti.screenpop import POP_SCHEMA_VERSION
-from popup_server.ws_agent import AgentConnection, encode
+from popup_server.ws_agent import AgentConnection, encode, pbx_link_message
 from popup_server.ws_handshake import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
@@ -125,6 +128,8 @@ class SupervisorHub:
     def __init__(self) -> None:
         self.board = SupervisorBoard()
         self._connections: set[AgentConnection] = set()
+        self.pbx_link: dict[str, Any] | None = None
+        """The last ``pbx_link`` message (None until the PBX link was first reported)."""
 
     @property
     def connections(self) -> int:
@@ -134,14 +139,21 @@ class SupervisorHub:
     def handle(self, event: Event) -> None:
         """Update the board and forward the event (encoded once) to every supervisor."""
         self.board.handle(event)
+        messages = [{"v": POP_SCHEMA_VERSION, "type": "event", "event": event.to_dict()}]
+        if isinstance(event, PbxLinkChanged):
+            self.pbx_link = pbx_link_message(event)
+            messages.append(self.pbx_link)
         if self._connections:
-            text = encode({"v": POP_SCHEMA_VERSION, "type": "event", "event": event.to_dict()})
-            for connection in self._connections:
-                connection.push(text)
+            for message in messages:
+                text = encode(message)
+                for connection in self._connections:
+                    connection.push(text)
 
     def attach(self, connection: AgentConnection) -> None:
         """Queue the board, then start forwarding events (no await in between)."""
         connection.push(encode(self.board.snapshot()))
+        if self.pbx_link is not None:
+            connection.push(encode(self.pbx_link))
         self._connections.add(connection)
 
     def detach(self, connection: AgentConnection) -> None:

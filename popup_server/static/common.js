@@ -100,10 +100,17 @@
     var ws = new WebSocket(scheme + location.host + this.options.socketPath);
     this.ws = ws;
     ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: self.token })); };
-    ws.onmessage = function (e) { self.options.onMessage(JSON.parse(e.data)); };
+    ws.onmessage = function (e) {
+      var message = JSON.parse(e.data);
+      // The hub's PBX link is shown the same way on every page.
+      if (message.type === "pbx_link") setPbxLink(message.state);
+      else if (message.type === "hello") setPbxLink(null);
+      self.options.onMessage(message);
+    };
     ws.onclose = function (e) {
       if (self.ws !== ws) return;
       self.ws = null;
+      setPbxLink(null);  // unknown until the hub tells the next socket
       if (e.code === 4001 || e.code === 4003) { self.options.logout(); return; }
       if (self.stopped) { setLink("offline"); return; }
       self.retry += 1;
@@ -155,6 +162,22 @@
     document.body.dataset.link = kind;
   }
 
+  /**
+   * The hub's link to the PBX ("up", "down", "auth_failed"; null: unknown, hidden). While it
+   * is not up, phones may ring without a pop: the banner says so in plain words.
+   */
+  function setPbxLink(state) {
+    var box = $("pbx-link");
+    if (!box) return;
+    box.hidden = !state;
+    if (!state) { delete document.body.dataset.pbx; return; }
+    var key = state === "up" ? "pbx_up" : state === "auth_failed" ? "pbx_auth_failed" : "pbx_down";
+    box.className = "pbx-link " + (state === "up" ? "up" : "down");
+    $("pbx-link-text").dataset.i18n = key;
+    $("pbx-link-text").textContent = t(key);
+    document.body.dataset.pbx = state;
+  }
+
   function updateLangButton() {
     var fa = I18n.language() === "fa";
     $("lang-btn").textContent = fa ? "English" : "فارسی";
@@ -188,6 +211,6 @@
 
   global.Ctihub = {
     $: $, digits: digits, pad: pad, dateText: dateText, el: el,
-    Session: Session, setLink: setLink, startPage: startPage
+    Session: Session, setLink: setLink, setPbxLink: setPbxLink, startPage: startPage
   };
 })(window);

@@ -4,7 +4,10 @@
   var STRINGS = {
     en: {
       title: "Agent panel", offline: "offline", connecting: "connecting…", connected: "connected",
-      reconnecting: "reconnecting…", login: "Log in", logout: "Log out", username: "Username",
+      reconnecting: "reconnecting…", pbx_up: "PBX: connected",
+      pbx_down: "PBX link down — calls may ring without a pop",
+      pbx_auth_failed: "PBX refused the hub's login — calls may ring without a pop",
+      login: "Log in", logout: "Log out", username: "Username",
       password: "Password", live_calls: "Live calls", no_calls: "No call right now.",
       phonebook: "Phonebook", search: "Search", search_placeholder: "Name or number",
       today_calls: "Today's calls", time: "Time", caller: "Caller", duration: "Duration",
@@ -49,7 +52,10 @@
     },
     fa: {
       title: "پنل اپراتور", offline: "قطع", connecting: "در حال اتصال…", connected: "متصل",
-      reconnecting: "اتصال دوباره…", login: "ورود", logout: "خروج", username: "نام کاربری",
+      reconnecting: "اتصال دوباره…", pbx_up: "مرکز تلفن: متصل",
+      pbx_down: "ارتباط با مرکز تلفن قطع است — ممکن است تماس‌ها بدون نمایش اطلاعات زنگ بخورند",
+      pbx_auth_failed: "مرکز تلفن ورود سامانه را نپذیرفت — ممکن است تماس‌ها بدون نمایش اطلاعات زنگ بخورند",
+      login: "ورود", logout: "خروج", username: "نام کاربری",
       password: "گذرواژه", live_calls: "تماس‌های جاری", no_calls: "اکنون تماسی نیست.",
       phonebook: "دفترچه تلفن", search: "جستجو", search_placeholder: "نام یا شماره",
       today_calls: "تماس‌های امروز", time: "ساعت", caller: "تماس‌گیرنده", duration: "مدت",

@@ -35,3 +35,13 @@ async def next_pop(ws: ClientWebSocketResponse, timeout: float = 20.0) -> dict[s
             if data.get("type") == "pop":
                 return data
     raise AssertionError("the websocket closed before a pop arrived")
+
+
+async def next_pbx_link(ws: ClientWebSocketResponse, timeout: float = 10.0) -> dict[str, Any]:
+    """The next ``pbx_link`` message on an agent socket, skipping everything else."""
+    async with asyncio.timeout(timeout):
+        async for message in ws:
+            data: dict[str, Any] = json.loads(message.data)
+            if data["type"] == "pbx_link":
+                return data
+    raise AssertionError("the websocket closed before a pbx_link message")

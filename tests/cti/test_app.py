@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, ClientWebSocketResponse
 from sqlalchemy import text
 
 from crm_sync.commands import DEMO_PASSWORD
 from cti.app import Hub
 from cti.config import Settings, load_settings
-from tests.cti.panel_client import agent_socket, next_pop
+from pbx_adapters.simulator import Scenario, Simulator, SimulatorSettings, lab_pbx
+from tests.cti.panel_client import agent_socket, next_pbx_link, next_pop
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "config" / "scenarios"
 
@@ -169,3 +172,88 @@ async def test_a_batch_the_bus_refuses_is_retried_not_lost(
     assert bus.published == [batch]
     assert [r.levelname for r in caplog.records].count("ERROR") == 1, "the outage is logged once"
     assert "recovered after 3" in caplog.text
+
+
+async def resume_snapshot(ws: ClientWebSocketResponse) -> list[dict[str, Any]]:
+    """Everything from ``hello`` up to ``snapshot_done`` (excluded)."""
+    out: list[dict[str, Any]] = []
+    async with asyncio.timeout(10):
+        async for message in ws:
+            data: dict[str, Any] = json.loads(message.data)
+            if data["type"] == "snapshot_done":
+                return out
+            out.append(data)
+    raise AssertionError("the websocket closed before snapshot_done")
+
+
+async def test_agents_see_the_pbx_link_go_down_and_come_back(tmp_path: Path) -> None:
+    secret = "pbx-link-secret"
+    pbx = Simulator(Scenario(lab_pbx()), SimulatorSettings(secret=secret))
+    ami_port = await pbx.start("127.0.0.1", 0, run_scenario=False)
+    env = {
+        "CTIHUB_PBX": "asterisk",
+        "CTIHUB_AMI__PORT": str(ami_port),
+        "CTIHUB_AMI__SECRET": secret,
+        "CTIHUB_AMI__RECONNECT_MIN_DELAY": "0.05",
+        "CTIHUB_AMI__RECONNECT_MAX_DELAY": "0.2",
+        "CTIHUB_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/hub.sqlite3",
+        "CTIHUB_CRM__SPOOL_DIR": str(tmp_path / "spool"),
+        "CTIHUB_AGI__ENABLED": "false",
+        "CTIHUB_HTTP__PORT": "0",
+    }
+    hub = Hub(load_settings(None, env=env), demo=True)
+    rebooted: Simulator | None = None
+    try:
+        await hub.start()
+        assert hub.panel_url is not None
+        async with agent_socket(hub.panel_url, "ali") as first:
+            assert (await next_pbx_link(first))["state"] == "up"
+        # Opened once the hub knows the link: the state is part of the resume.
+        async with agent_socket(hub.panel_url, "ali") as ws:
+            links = [m for m in await resume_snapshot(ws) if m["type"] == "pbx_link"]
+            assert [(m["v"], m["state"], m["detail"]) for m in links] == [(1, "up", None)]
+
+            await pbx.stop()  # the PBX goes away
+            down = await next_pbx_link(ws)
+            assert down["state"] == "down" and down["detail"]
+            assert secret not in json.dumps(down)
+            assert isinstance(down["at"], float)
+
+            rebooted = Simulator(Scenario(lab_pbx()), SimulatorSettings(secret=secret))
+            await rebooted.start("127.0.0.1", ami_port, run_scenario=False)
+            back = await next_pbx_link(ws)
+            assert (back["state"], back["detail"]) == ("up", None)
+    finally:
+        await hub.stop()
+        await pbx.stop()
+        if rebooted is not None:
+            await rebooted.stop()
+
+
+async def test_a_panel_opened_while_the_pbx_is_unreachable_from_the_start_says_so(
+    tmp_path: Path,
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: connections are refused
+    env = {
+        "CTIHUB_PBX": "asterisk",
+        "CTIHUB_AMI__PORT": str(port),
+        "CTIHUB_AMI__SECRET": "unused-secret",
+        "CTIHUB_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/hub.sqlite3",
+        "CTIHUB_CRM__SPOOL_DIR": str(tmp_path / "spool"),
+        "CTIHUB_AGI__ENABLED": "false",
+        "CTIHUB_HTTP__PORT": "0",
+    }
+    hub = Hub(load_settings(None, env=env), demo=True)
+    await hub.start()
+    try:
+        assert hub.panel_url is not None
+        async with asyncio.timeout(10):
+            while hub.feed is None or hub.feed.link_state != "down":
+                await asyncio.sleep(0.02)
+        async with agent_socket(hub.panel_url, "ali") as ws:
+            assert (await next_pbx_link(ws))["state"] == "down"
+    finally:
+        await hub.stop()

@@ -13,7 +13,7 @@ import pytest
 from cti.app import Hub
 from cti.config import Settings, load_settings
 from pbx_adapters.simulator import CallPlan, Scenario, Simulator, SimulatorSettings, lab_pbx
-from tests.cti.panel_client import agent_socket, next_pop
+from tests.cti.panel_client import agent_socket, next_pbx_link, next_pop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -84,6 +84,8 @@ async def test_pops_reach_an_agent_on_the_other_node_and_the_standby_takes_over(
 
             await first.stop()  # the link holder dies; the standby must take over
             await until(lambda: holds_link(second), 10, "the standby takes the AMI link")
+            # The new holder's link coming up is what the agents see.
+            assert (await next_pbx_link(ws))["state"] == "up"
 
             pbx.place_inbound_call(CallPlan(caller="09121234567", did="2188000000", talk=2))
             pop = await next_pop(ws)

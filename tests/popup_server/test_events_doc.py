@@ -34,3 +34,17 @@ async def test_every_message_type_and_pop_field_from_real_traces_is_documented()
         assert f"`{change}`" in DOC, change
     assert f"Version **{POP_SCHEMA_VERSION}**" in DOC
     assert re.search(r"\b4001\b", DOC) and re.search(r"\b4003\b", DOC)
+
+
+def test_every_domain_event_and_the_pbx_link_message_are_documented() -> None:
+    from cti.events import EVENT_TYPES, PbxLinkChanged
+    from popup_server.ws_agent import pbx_link_message
+
+    for kind in EVENT_TYPES:
+        assert f"`{kind}`" in DOC, kind
+    message = pbx_link_message(PbxLinkChanged(state="auth_failed", detail="refused", at=1.0))
+    assert f"#### `{message['type']}`" in DOC
+    for field in message:
+        assert f'"{field}"' in DOC, field
+    for state in ("up", "down", "auth_failed"):
+        assert f"`{state}`" in DOC, state
