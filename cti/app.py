@@ -202,6 +202,7 @@ class Hub:
             stats = feed.link.stats
             pbx |= {
                 "state": feed.link.state.value,
+                "link": feed.link_state,
                 "connected_since": stats.connected_since,
                 "connects": stats.connects,
                 "auth_failures": stats.auth_failures,

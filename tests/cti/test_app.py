@@ -137,7 +137,7 @@ async def test_hub_status_shows_the_pbx_link_to_admins_only(tmp_path: Path) -> N
                     if status["pbx"]["state"] == "ready":
                         break
                     await asyncio.sleep(0.05)
-        assert status["pbx"]["holds_link"] is True
+        assert status["pbx"]["holds_link"] is True and status["pbx"]["link"] == "up"
         assert status["pbx"]["connects"] == 1 and status["pbx"]["auth_failures"] == 0
         assert status["bus"] == "local" and status["node"] == hub.node_id
         assert "hunter2" not in json.dumps(status) and "secret" not in json.dumps(status)
