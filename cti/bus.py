@@ -132,6 +132,10 @@ class Subscription(Protocol):
     ) -> None: ...
 
 
+STICKY_EVENT_TYPES = frozenset({"pbx_link_changed"})
+"""Events that describe a standing state: the bus remembers the last of each type."""
+
+
 class EventBus(Protocol):
     """Publish domain events once; every subscriber receives them in order."""
 
@@ -150,6 +154,14 @@ class EventBus(Protocol):
         follow), :data:`LATEST` (only events published after this call), or
         ``None`` (the implementation's default; see each class). Raises
         :class:`InvalidPositionError` for a malformed position.
+        """
+        ...
+
+    async def latest(self, event_type: str) -> Event | None:
+        """The last published event of a sticky type (:data:`STICKY_EVENT_TYPES`), if any.
+
+        A state such as the PBX link's holds until it changes; a reader that
+        starts later must still learn it, however long ago it was published.
         """
         ...
 
@@ -180,6 +192,7 @@ class LocalBus:
         self._closed = False
         self._wakeup: asyncio.Future[None] | None = None
         self._subscriptions: set[LocalSubscription] = set()
+        self._sticky: dict[str, Event] = {}
 
     @property
     def epoch(self) -> int:
@@ -205,7 +218,13 @@ class LocalBus:
         for event in events:
             self._last_seq += 1
             self._ring[self._last_seq % self._retention] = event
+            if event.type in STICKY_EVENT_TYPES:
+                self._sticky[event.type] = event
         self._wake()
+
+    async def latest(self, event_type: str) -> Event | None:
+        """The last sticky event of ``event_type`` published on this bus."""
+        return self._sticky.get(event_type)
 
     async def subscribe(self, name: str, *, resume_from: str | None = None) -> LocalSubscription:
         """Read from ``resume_from``; ``None`` means :data:`LATEST` (nothing survives a restart)."""

@@ -38,6 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cti.bus import (
     LATEST,
+    STICKY_EVENT_TYPES,
     BusClosedError,
     BusError,
     BusUnavailableError,
@@ -119,6 +120,8 @@ class RedisStreamBus:
             socket_connect_timeout=command_timeout,
         )
         self.stream_key = f"{key_prefix}events"
+        self.sticky_key = f"{key_prefix}latest"
+        """Hash of the last event of each sticky type."""
         self._cursor_prefix = f"{key_prefix}cursor:"
         self._maxlen = stream_maxlen
         self._read_count = read_count
@@ -168,12 +171,12 @@ class RedisStreamBus:
         async with self._publish_lock:
             pipe = self._client.pipeline(transaction=True)
             for event in events:
-                pipe.xadd(
-                    self.stream_key,
-                    {_FIELD: encode(event.to_dict())},
-                    maxlen=self._maxlen,
-                    approximate=True,
-                )
+                data = encode(event.to_dict())
+                pipe.xadd(self.stream_key, {_FIELD: data}, maxlen=self._maxlen, approximate=True)
+                if event.type in STICKY_EVENT_TYPES:
+                    # In the same transaction: a reader never sees the stream and
+                    # the remembered state disagree.
+                    pipe.hset(self.sticky_key, event.type, data)
             try:
                 async with asyncio.timeout(self._command_timeout):
                     await pipe.execute()
@@ -182,6 +185,22 @@ class RedisStreamBus:
                     f"could not publish {len(events)} event(s) to stream {self.stream_key}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
+
+    async def latest(self, event_type: str) -> Event | None:
+        """The last sticky event of ``event_type`` any node published."""
+        try:
+            async with asyncio.timeout(self._command_timeout):
+                raw = await self._client.hget(self.sticky_key, event_type)
+        except (*_TRANSIENT, RedisError) as exc:
+            raise BusUnavailableError(f"could not read {self.sticky_key}: {exc}") from exc
+        if raw is None:
+            return None
+        try:
+            data = raw if isinstance(raw, bytes) else raw.encode()
+            return event_from_dict(self._codec.decode(data))
+        except (ValueError, TypeError, KeyError) as exc:
+            logger.warning("undecodable %s in %s: %s", event_type, self.sticky_key, exc)
+            return None
 
     async def subscribe(self, name: str, *, resume_from: str | None = None) -> RedisSubscription:
         """Read the stream as ``name``, which also names the persisted cursor.

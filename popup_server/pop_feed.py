@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cti.bus import LATEST, EventBus, ResumeGapError
+from cti.bus import LATEST, STICKY_EVENT_TYPES, BusError, EventBus, ResumeGapError
 from cti.events import Event, PbxLinkChanged
 from popup_server.ws_agent import AgentHub
 from popup_server.ws_supervisor import SupervisorHub
@@ -48,10 +48,26 @@ class PopFeed:
         self._hub.deliver(await self._hub.pops.handle(event))
         self.handled += 1
 
+    async def _catch_up_on_states(self) -> None:
+        """Learn the standing states (the PBX link) published before this feed started.
+
+        Called after subscribing: a change published in between arrives again
+        through the subscription, and handling it twice is harmless.
+        """
+        for event_type in sorted(STICKY_EVENT_TYPES):
+            try:
+                event = await self._bus.latest(event_type)
+            except BusError as exc:
+                logger.warning("could not read the last %s: %s", event_type, exc)
+                continue
+            if event is not None:
+                await self.handle(event)
+
     async def run(self) -> None:
         """Consume until the bus closes or the task is cancelled."""
         while True:
             subscription = await self._bus.subscribe(self._name, resume_from=LATEST)
+            await self._catch_up_on_states()
             self._started.set()
             try:
                 async with subscription:

@@ -247,3 +247,16 @@ def test_example_config_documents_the_bus_defaults() -> None:
     settings = load_settings(example, env={})
     assert settings.bus == BusConfig()
     assert settings.bus.backend == "local"
+
+
+async def test_a_reader_that_starts_late_learns_the_last_pbx_link_state() -> None:
+    from cti.events import PbxLinkChanged, QueueCallersChanged
+
+    bus = LocalBus(retention=2)
+    assert await bus.latest("pbx_link_changed") is None
+    await bus.publish([PbxLinkChanged("down", "connection lost", 1.0)])
+    await bus.publish([PbxLinkChanged("up", None, 2.0)])
+    # Enough other events to push both out of the ring: the state is still known.
+    await bus.publish([QueueCallersChanged("support", n, 3.0) for n in range(5)])
+    assert await bus.latest("pbx_link_changed") == PbxLinkChanged("up", None, 2.0)
+    assert await bus.latest("queue_callers_changed") is None, "only sticky types are kept"

@@ -473,3 +473,19 @@ async def test_job_that_ends_releases_the_lease(redis: Redis, redis_prefix: str)
     await asyncio.wait_for(holder.run(short_job), timeout=3)
     assert await redis.exists(f"{redis_prefix}ami-lease") == 0
     await holder.close()
+
+
+async def test_a_node_that_starts_late_learns_the_last_pbx_link_state(
+    redis: Redis, redis_prefix: str
+) -> None:
+    from cti.events import PbxLinkChanged
+
+    holder, late = node(redis_prefix), node(redis_prefix)
+    try:
+        assert await late.latest("pbx_link_changed") is None
+        await holder.publish([PbxLinkChanged("auth_failed", "Authentication failed", 5.0)])
+        await holder.publish([PbxLinkChanged("up", None, 9.0)])
+        assert await late.latest("pbx_link_changed") == PbxLinkChanged("up", None, 9.0)
+    finally:
+        await holder.close()
+        await late.close()

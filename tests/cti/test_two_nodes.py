@@ -77,6 +77,9 @@ async def test_pops_reach_an_agent_on_the_other_node_and_the_standby_takes_over(
 
         assert second.panel_url is not None
         async with agent_socket(second.panel_url, "ali") as ws:
+            # Node B started after the link came up on node A: it learned the state
+            # from the bus's memory of the last pbx_link_changed, not from a change.
+            assert (await next_pbx_link(ws))["state"] == "up"
             pbx.place_inbound_call(CallPlan(caller="+982188776655", did="2188000000", talk=2))
             pop = await next_pop(ws)
             assert pop["call"]["caller"]["normalised"] == "+982188776655"
