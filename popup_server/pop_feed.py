@@ -16,9 +16,11 @@ logger = logging.getLogger(__name__)
 class PopFeed:
     """One bus subscriber turning events into pops, in bus order.
 
-    After a gap (the feed lagged beyond the bus's retention) it subscribes
-    again from the latest position: the calls it missed are popped again on
-    their next event, and reconnecting panels resume from what it still knows.
+    It starts from its saved position where the bus keeps one (Redis), so a
+    restarted node rebuilds the pops of calls still in progress. After a gap
+    (the feed lagged beyond the bus's retention) it subscribes again from the
+    latest position: the calls it missed are popped again on their next
+    event, and reconnecting panels resume from what it still knows.
     """
 
     def __init__(
@@ -65,8 +67,12 @@ class PopFeed:
 
     async def run(self) -> None:
         """Consume until the bus closes or the task is cancelled."""
+        # First from this feed's own saved position (Redis: a restarted node replays
+        # what it missed, so its agents' calls in progress are not blank); after a
+        # gap too large to replay, from now on.
+        resume_from: str | None = None
         while True:
-            subscription = await self._bus.subscribe(self._name, resume_from=LATEST)
+            subscription = await self._bus.subscribe(self._name, resume_from=resume_from)
             await self._catch_up_on_states()
             self._started.set()
             try:
@@ -83,3 +89,4 @@ class PopFeed:
                 return
             except ResumeGapError as exc:
                 logger.error("pop feed lost events, resubscribing from latest: %s", exc)
+                resume_from = LATEST
