@@ -8,9 +8,12 @@ the same as an unknown one, so ids of other agents' calls cannot be probed.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,30 @@ class ApiServices:
     history: CallHistory
     trusted_proxies: frozenset[str]
     status: HubStatus | None = None
+
+
+OLDEST_DAY_START = dt.timedelta(hours=48)
+"""A browser's local midnight is never further back than this (time zones span 26 hours)."""
+
+
+def day_start(raw: str | None, now: float) -> dt.datetime:
+    """The start of "today" a browser asked for (``?since=<epoch seconds>``: its local
+    midnight, e.g. 20:30 UTC the evening before in Tehran); 00:00 UTC when absent.
+
+    Raises :class:`ValueError` with the reason for a value that is not epoch
+    seconds within the last 48 hours.
+    """
+    if raw is None:
+        return dt.datetime.fromtimestamp(now, dt.UTC).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError("since must be epoch seconds") from None
+    if not math.isfinite(seconds) or not (now - OLDEST_DAY_START.total_seconds() <= seconds <= now):
+        raise ValueError("since must be epoch seconds within the last 48 hours")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -207,7 +234,11 @@ class Api:
 
     async def today_calls(self, request: web.Request) -> web.Response:
         user = self.user(request)
-        calls = await self._s.history.today(user.extensions, 200)
+        try:
+            since = day_start(request.query.get("since"), time.time())
+        except ValueError as exc:
+            return _error(400, str(exc))
+        calls = await self._s.history.today(user.extensions, 200, since)
         return web.json_response({"calls": calls})
 
     async def get_call(self, request: web.Request) -> web.Response:

@@ -164,16 +164,17 @@ class CrmCallHistory:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def today(self, extensions: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+    async def today(
+        self, extensions: tuple[str, ...], limit: int, since: dt.datetime
+    ) -> list[dict[str, Any]]:
         if not extensions:
             return []
-        midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         async with self._db.sessions() as session:
             rows = (
                 await session.execute(
                     select(CallRecord, Customer.name)
                     .outerjoin(Customer, Customer.id == CallRecord.customer_id)
-                    .where(CallRecord.agent.in_(extensions), CallRecord.started_at >= midnight)
+                    .where(CallRecord.agent.in_(extensions), CallRecord.started_at >= since)
                     .order_by(CallRecord.started_at.desc())
                     .limit(limit)
                 )

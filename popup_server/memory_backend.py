@@ -135,8 +135,15 @@ class MemoryCrm:
 
     # CallHistory
 
-    async def today(self, extensions: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
-        mine = [c for c in self.calls if c.get("agent") in extensions]
+    async def today(
+        self, extensions: tuple[str, ...], limit: int, since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        mine = [
+            c
+            for c in self.calls
+            if c.get("agent") in extensions
+            and dt.datetime.fromisoformat(str(c["started_at"])) >= since
+        ]
         return mine[-limit:][::-1]
 
     # DayFigures

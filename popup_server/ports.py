@@ -75,8 +75,10 @@ class CaseDesk(Protocol):
 class CallHistory(Protocol):
     """Calls already logged."""
 
-    async def today(self, extensions: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
-        """Today's calls answered by or rung to ``extensions``, newest first."""
+    async def today(
+        self, extensions: tuple[str, ...], limit: int, since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Calls since ``since`` (the agent's local midnight) of ``extensions``, newest first."""
         ...
 
 

@@ -9,9 +9,7 @@ figures already). Supervisors and admins only; no customer data.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cti.config import PopupConfig
+from popup_server.api import day_start
 from popup_server.auth import User
 from popup_server.ports import DayFigures
 
@@ -26,8 +25,6 @@ logger = logging.getLogger(__name__)
 
 PAGE_PATH = Path(__file__).with_name("static") / "supervisor.html"
 SUPERVISOR_ROLES = frozenset({"supervisor", "admin"})
-_OLDEST_DAY_START = dt.timedelta(hours=48)
-"""A browser's local midnight is never further back than this (time zones span 26 hours)."""
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -64,21 +61,10 @@ class SupervisorApi:
         if user.role not in SUPERVISOR_ROLES:
             return _error(403, "only supervisors and admins see the wallboard figures")
         now = time.time()
-        raw = request.query.get("since")
-        if raw is None:
-            since = dt.datetime.fromtimestamp(now, dt.UTC).replace(
-                hour=0, minute=0, second=0, microsecond=0
-            )
-        else:
-            try:
-                seconds = float(raw)
-            except ValueError:
-                return _error(400, "since must be epoch seconds")
-            if not math.isfinite(seconds) or not (
-                now - _OLDEST_DAY_START.total_seconds() <= seconds <= now
-            ):
-                return _error(400, "since must be epoch seconds within the last 48 hours")
-            since = dt.datetime.fromtimestamp(seconds, dt.UTC)
+        try:
+            since = day_start(request.query.get("since"), now)
+        except ValueError as exc:
+            return _error(400, str(exc))
         sla = self._config.wallboard_sla_seconds
         body = (
             await self._figures.day_figures(since, sla)

@@ -295,7 +295,10 @@
   }
 
   function loadToday() {
-    api("GET", "/calls/today").then(function (r) {
+    // "Today" is the agent's own day (Tehran's midnight is 20:30 UTC the day before).
+    var midnight = new Date();
+    midnight.setHours(0, 0, 0, 0);
+    api("GET", "/calls/today?since=" + Math.floor(midnight.getTime() / 1000)).then(function (r) {
       var body = $("today-body");
       body.textContent = "";
       r.calls.forEach(function (c) {

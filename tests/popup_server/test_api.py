@@ -145,3 +145,27 @@ async def test_panel_page_is_served_with_a_strict_content_security_policy(
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
         js = await session.get(server.url + "/static/jalali.js")
         assert "License: AGPL-3.0-or-later" in await js.text()
+
+
+async def test_todays_calls_start_at_the_agents_own_midnight(server: PanelServer) -> None:
+    """Tehran is UTC+3:30: a call at 01:00 local is 21:30 UTC the day before."""
+    import datetime as dt
+    import time
+
+    now = dt.datetime.fromtimestamp(time.time(), dt.UTC)
+    local_midnight = now - dt.timedelta(hours=5)  # some midnight within the last day
+    for call_id, agent, at in [
+        ("before", "1001", local_midnight - dt.timedelta(minutes=1)),
+        ("after", "1001", local_midnight + dt.timedelta(minutes=1)),
+        ("not-mine", "1002", local_midnight + dt.timedelta(minutes=2)),
+    ]:
+        server.crm.calls.append({"call_id": call_id, "agent": agent, "started_at": at.isoformat()})
+
+    since = int(local_midnight.timestamp())
+    status, body = await call_api(server, "GET", f"/calls/today?since={since}")
+    assert status == 200
+    assert [c["call_id"] for c in body["calls"]] == ["after"]
+
+    for bad in ("yesterday", "nan", str(since - 3 * 86400), str(since + 86400)):
+        status, body = await call_api(server, "GET", f"/calls/today?since={bad}")
+        assert status == 400 and "since" in body["error"], bad

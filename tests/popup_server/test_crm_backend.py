@@ -150,3 +150,21 @@ async def test_day_figures_come_from_todays_call_records(crm: Crm) -> None:
         ("1001", 1, 90),
         ("1002", 1, 30),
     ]
+
+
+async def test_todays_calls_of_an_agent_from_the_call_log(crm: Crm) -> None:
+    now = dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(hours=3)
+    async with crm.database.sessions() as session, session.begin():
+        for call_id, agent, hours_ago in [("old", "1001", 4), ("new", "1001", 1), ("b", "1002", 1)]:
+            session.add(
+                CallRecord(
+                    call_id=call_id,
+                    direction="inbound",
+                    agent=agent,
+                    disposition="answered",
+                    started_at=now - dt.timedelta(hours=hours_ago),
+                )
+            )
+    calls = await crm.backends.history.today(("1001",), 50, since)
+    assert [c["call_id"] for c in calls] == ["new"]
