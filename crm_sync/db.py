@@ -68,6 +68,14 @@ def sqlite_path(url: str | URL) -> str | None:
     return parsed.database
 
 
+def ensure_sqlite_dir(url: str | URL) -> str | None:
+    """Create the folder of a SQLite file (``var/`` on a fresh checkout); its path, or None."""
+    path = sqlite_path(url)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 class Database:
     """An async engine plus a session factory that reports what each commit changed."""
 
@@ -132,9 +140,7 @@ def _old_value(obj: object, attribute: str) -> Any:
 def _create_engine(config: DatabaseConfig) -> AsyncEngine:
     url = make_url(config.url)
     if url.get_backend_name() == "sqlite":
-        path = sqlite_path(url)
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = ensure_sqlite_dir(url)
         engine = create_async_engine(
             url,
             echo=config.echo,

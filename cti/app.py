@@ -16,7 +16,6 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -142,8 +141,6 @@ class Hub:
         s = self.settings
         self._on_stop("bus", self.bus.close)
 
-        if s.database.url.startswith("sqlite"):
-            _make_sqlite_dir(s.database.url)
         if self.demo:
             summary = await seed_demo(s)
             log.info("demo data ready customers=%d users=%d", summary.customers, summary.users)
@@ -414,12 +411,6 @@ def settle_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-
-
-def _make_sqlite_dir(url: str) -> None:
-    path = url.split(":///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _host_for_url(host: str) -> str:

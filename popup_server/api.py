@@ -86,7 +86,8 @@ def day_start(raw: str | None, now: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
-def _error(status: int, message: str, **headers: str) -> web.Response:
+def error_response(status: int, message: str, **headers: str) -> web.Response:
+    """A JSON error body ``{"error": message}``, as every API route answers failures."""
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
@@ -184,19 +185,19 @@ class Api:
         data = await _json_body(request)
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or not username:
-            return _error(400, "username and password (strings) are required")
+            return error_response(400, "username and password (strings) are required")
         address = self._client_address(request)
         wait = self._s.limiter.retry_after(username, address)
         if wait > 0:
             logger.warning("login throttled username=%s address=%s", username, address)
-            return _error(
+            return error_response(
                 429, "too many failed logins; try later", **{"Retry-After": str(int(wait) + 1)}
             )
         user = await self._s.users.authenticate(username, password)
         if user is None:
             self._s.limiter.failed(username, address)
             logger.info("login failed username=%s address=%s", username, address)
-            return _error(401, "wrong username or password")
+            return error_response(401, "wrong username or password")
         self._s.limiter.succeeded(username, address)
         token, expires_at = self._s.signer.issue(user)
         logger.info("login user=%s role=%s", user.username, user.role)
@@ -207,7 +208,7 @@ class Api:
         # Re-read the account: a deactivated user or changed extensions take effect at renewal.
         current = await self._s.users.get(user.id)
         if current is None:
-            return _error(401, "account no longer active")
+            return error_response(401, "account no longer active")
         token, expires_at = self._s.signer.issue(current)
         return web.json_response(
             {"token": token, "expires_at": expires_at, "user": current.public()}
@@ -220,7 +221,7 @@ class Api:
         """The PBX link and this node, for supervisors and admins only."""
         user = self.user(request)
         if user.role not in ("supervisor", "admin"):
-            return _error(403, "only supervisors and admins see the hub's status")
+            return error_response(403, "only supervisors and admins see the hub's status")
         body = self._s.status.status() if self._s.status is not None else {}
         body["agents_connected"] = self._s.hub.connections
         return web.json_response(body)
@@ -237,7 +238,7 @@ class Api:
         try:
             since = day_start(request.query.get("since"), time.time())
         except ValueError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         calls = await self._s.history.today(user.extensions, 200, since)
         return web.json_response({"calls": calls})
 
@@ -252,10 +253,10 @@ class Api:
         data = await _json_body(request)
         code = str(data.get("tracking_code", "")).strip()
         if not _CODE_RE.match(code):
-            return _error(400, "tracking_code must be 4 to 16 digits")
+            return error_response(400, "tracking_code must be 4 to 16 digits")
         case = await self._s.cases.find_case(code)
         if case is None:
-            return _error(404, f"no case with tracking code {code}")
+            return error_response(404, f"no case with tracking code {code}")
         return web.json_response({"call_id": call_id, "case": case})
 
     async def open_case(self, request: web.Request) -> web.Response:
@@ -266,10 +267,10 @@ class Api:
             self._own_call(user, str(call_id))
         customer_id = data.get("customer_id")
         if customer_id is not None and not isinstance(customer_id, int):
-            return _error(400, "customer_id must be an integer")
+            return error_response(400, "customer_id must be an integer")
         subject = data.get("subject")
         if not isinstance(subject, str) or not subject.strip() or len(subject) > 300:
-            return _error(400, "subject must be 1 to 300 characters")
+            return error_response(400, "subject must be 1 to 300 characters")
         try:
             case = await self._s.cases.open_case(
                 customer_id=customer_id,
@@ -278,7 +279,7 @@ class Api:
                 agent_user_id=user.id,
             )
         except CrmError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         return web.json_response(case, status=201)
 
     async def wrap_up(self, request: web.Request) -> web.Response:
@@ -288,13 +289,13 @@ class Api:
         data = await _json_body(request)
         disposition = data.get("disposition")
         if disposition is not None and disposition not in DISPOSITIONS:
-            return _error(400, f"disposition must be one of {', '.join(DISPOSITIONS)}")
+            return error_response(400, f"disposition must be one of {', '.join(DISPOSITIONS)}")
         note = data.get("note", "")
         if not isinstance(note, str) or len(note) > 10_000:
-            return _error(400, "note must be a string of at most 10000 characters")
+            return error_response(400, "note must be a string of at most 10000 characters")
         case_id = data.get("case_id")
         if case_id is not None and not isinstance(case_id, int):
-            return _error(400, "case_id must be an integer")
+            return error_response(400, "case_id must be an integer")
         customers = call["match"]["customers"]
         customer_id = data.get("customer_id", customers[0]["id"] if customers else None)
         try:
@@ -307,7 +308,7 @@ class Api:
                 disposition=disposition,
             )
         except CrmError as exc:
-            return _error(409, str(exc))
+            return error_response(409, str(exc))
         return web.json_response(saved, status=201)
 
     # Phonebook and PBX actions
@@ -316,11 +317,11 @@ class Api:
         self.user(request)
         query = request.query.get("q", "").strip()
         if len(query) < 2:
-            return _error(400, "q must be at least 2 characters")
+            return error_response(400, "q must be at least 2 characters")
         try:
             limit = min(max(int(request.query.get("limit", "20")), 1), 100)
         except ValueError:
-            return _error(400, "limit must be an integer")
+            return error_response(400, "limit must be an integer")
         return web.json_response({"entries": await self._s.phonebook.search(query, limit)})
 
     async def originate(self, request: web.Request) -> web.Response:
@@ -329,14 +330,14 @@ class Api:
         data = await _json_body(request)
         number = str(data.get("number", "")).replace(" ", "").replace("-", "")
         if not _DIAL_RE.match(number):
-            return _error(400, "number must be 2 to 32 digits, optionally with a leading +")
+            return error_response(400, "number must be 2 to 32 digits, optionally with a leading +")
         try:
             await self._s.pbx.originate(extension, number)
         except PbxActionError as exc:
             logger.warning(
                 "originate failed user=%s extension=%s: %s", user.username, extension, exc
             )
-            return _error(502, f"the PBX refused the call: {exc}")
+            return error_response(502, f"the PBX refused the call: {exc}")
         logger.info("originate user=%s extension=%s", user.username, extension)
         return web.json_response({"extension": extension, "number": number}, status=202)
 
@@ -346,19 +347,19 @@ class Api:
         data = await _json_body(request)
         paused = data.get("paused")
         if not isinstance(paused, bool):
-            return _error(400, "paused must be true or false")
+            return error_response(400, "paused must be true or false")
         reason = data.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
-            return _error(400, "reason must be a string of at most 64 characters")
+            return error_response(400, "reason must be a string of at most 64 characters")
         queue = data.get("queue")
         if queue is not None and (
             not isinstance(queue, str) or not re.match(r"^[\w.-]{1,64}$", queue)
         ):
-            return _error(400, "queue must be a queue name")
+            return error_response(400, "queue must be a queue name")
         try:
             await self._s.pbx.queue_pause(extension, paused, reason, queue)
         except PbxActionError as exc:
-            return _error(502, f"the PBX refused: {exc}")
+            return error_response(502, f"the PBX refused: {exc}")
         return web.json_response({"extension": extension, "paused": paused, "queue": queue})
 
     async def dispositions(self, request: web.Request) -> web.Response:

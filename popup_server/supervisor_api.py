@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cti.config import PopupConfig
-from popup_server.api import day_start
+from popup_server.api import day_start, error_response
 from popup_server.auth import User
 from popup_server.ports import DayFigures
 
@@ -25,10 +25,6 @@ logger = logging.getLogger(__name__)
 
 PAGE_PATH = Path(__file__).with_name("static") / "supervisor.html"
 SUPERVISOR_ROLES = frozenset({"supervisor", "admin"})
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 class SupervisorApi:
@@ -59,12 +55,12 @@ class SupervisorApi:
         """Today's figures per queue and agent (``?since=<epoch seconds>``: the day's start)."""
         user = self._authenticate(request)
         if user.role not in SUPERVISOR_ROLES:
-            return _error(403, "only supervisors and admins see the wallboard figures")
+            return error_response(403, "only supervisors and admins see the wallboard figures")
         now = time.time()
         try:
             since = day_start(request.query.get("since"), now)
         except ValueError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         sla = self._config.wallboard_sla_seconds
         body = (
             await self._figures.day_figures(since, sla)

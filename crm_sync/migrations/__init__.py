@@ -23,11 +23,9 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (the latest by default)."""
-    from crm_sync.db import sqlite_path
+    from crm_sync.db import ensure_sqlite_dir
 
-    path = sqlite_path(url)
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ensure_sqlite_dir(url)
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
