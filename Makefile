@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/ctihub run --demo
 
-## test: lint, type-check and the whole test suite
+## test: lint, type-check, the layering contract and the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 ## bench: the benchmarks; figures printed and written to bench/results.json

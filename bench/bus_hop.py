@@ -7,7 +7,7 @@ event carries ``perf_counter()`` at publish in its ``at`` field; publisher
 and subscriber share the process, so the clocks agree.
 
 - ``local``: :class:`cti.bus.LocalBus`, one subscriber.
-- ``redis``: two :class:`cti.redis_bus.RedisStreamBus` instances, as two
+- ``redis``: two :class:`ctihub.redis_bus.RedisStreamBus` instances, as two
   nodes: node A publishes, node B's subscriber receives (XADD in MULTI, then
   XREAD BLOCK). Baseline, same run: a bare ``PING`` round trip with redis-py
   (hiredis) on the same server, so the hop is read in round trips.
@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from cti.bus import LATEST, EventBus, LocalBus, Subscription
 from cti.events import QueueCallersChanged
-from cti.redis_bus import RedisStreamBus
+from ctihub.redis_bus import RedisStreamBus
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory, EngineRowSource
 from crm_sync.migrations import upgrade
 from crm_sync.phones import PhoneNormaliser
-from cti.config import CrmConfig, DatabaseConfig
+from crm_sync.settings import CrmConfig, DatabaseConfig
 
 log = logging.getLogger(__name__)
 

@@ -163,7 +163,7 @@ async def _client_main(url: str, tokens_path: str, out_path: str) -> None:
 
 
 def _ami_config(port: int) -> Any:
-    from cti.config import AmiConfig
+    from pbx_adapters.settings import AmiConfig
 
     return AmiConfig.model_validate(
         {"host": "127.0.0.1", "port": port, "username": "hub", "secret": SECRET, "auth": "plain"}
@@ -173,8 +173,8 @@ def _ami_config(port: int) -> Any:
 async def _node_a_main(ami_port: str, redis_url: str, prefix: str, out_path: str) -> None:
     """The node that holds the AMI link: tracker in, domain events out to Redis Streams."""
     from cti.events import AgentRinging, Event
-    from cti.redis_bus import RedisStreamBus
     from cti.tracker import CallTracker
+    from ctihub.redis_bus import RedisStreamBus
     from pbx_adapters.pbx_feed import PbxFeed
 
     bus = RedisStreamBus(redis_url, key_prefix=prefix)
@@ -253,12 +253,12 @@ async def _measure(workdir: Path, redis_url: str | None = None) -> dict[str, Any
     from crm_sync.migrations import upgrade
     from crm_sync.phones import PhoneNormaliser
     from crm_sync.screenpop_lookup import CrmCallerLookup
-    from cti.app import settle_heap
+    from crm_sync.settings import CrmConfig, DatabaseConfig
     from cti.bus import EventBus, LocalBus
-    from cti.config import CrmConfig, DatabaseConfig, PopupConfig
     from cti.events import AgentRinging, Event
-    from cti.redis_bus import RedisStreamBus
     from cti.tracker import CallTracker
+    from ctihub.daemon import settle_heap
+    from ctihub.redis_bus import RedisStreamBus
     from pbx_adapters.pbx_feed import PbxFeed
     from pbx_adapters.simulator.channel import Fields
     from pbx_adapters.simulator.runtime import Simulator, SimulatorSettings
@@ -270,8 +270,9 @@ async def _measure(workdir: Path, redis_url: str | None = None) -> dict[str, Any
     )
     from pbx_adapters.simulator.spec import DidSpec, PbxSpec, QueueSpec
     from popup_server.app import HUB_KEY, SIGNER_KEY, PanelBackends, create_app, start_server
-    from popup_server.auth import InMemoryUserStore, User
-    from popup_server.memory_backend import MemoryCrm, RecordingPbx
+    from popup_server.auth import User
+    from popup_server.settings import PopupConfig
+    from tests.popup_server.memory_backend import InMemoryUserStore, MemoryCrm, RecordingPbx
 
     db_path = workdir / "crm.sqlite3"
     url = f"sqlite+aiosqlite:///{db_path}"
@@ -363,7 +364,7 @@ async def _measure(workdir: Path, redis_url: str | None = None) -> dict[str, Any
     )
     try:
         agents_connected = app[HUB_KEY].connections
-        settle_heap()  # as the daemon does once started (cti.app.settle_heap)
+        settle_heap()  # as the daemon does once started (ctihub.daemon.settle_heap)
         log.info("agents connected=%d", agents_connected)
 
         traffic = TrafficSpec(

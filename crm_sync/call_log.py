@@ -25,10 +25,10 @@ from crm_sync.connectors.base import CrmConnector
 from crm_sync.db import Changes, Database
 from crm_sync.matching import CallerDirectory
 from crm_sync.models import CallRecord, Case, Customer
+from crm_sync.settings import CrmConfig
 from crm_sync.spool import JsonlSpool
 from crm_sync.tracking_codes import is_well_formed
 from cti.bus import Subscription
-from cti.config import CrmConfig
 from cti.events import CallEnded, event_from_dict
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from crm_sync.models import (
     Note,
     utcnow,
 )
+from crm_sync.settings import CrmConfig
 from crm_sync.tracking_codes import is_well_formed, new_tracking_code
-from cti.config import CrmConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What the ``ctihub`` command line does with the CRM: migrate, import, export, seed a demo.
 
-All functions are coroutines taking the loaded :class:`cti.config.Settings`;
-the CLI runs them with ``asyncio.run``, the demo daemon awaits them in its loop.
+All functions are coroutines taking the sections of the configuration they
+need; the CLI runs them with ``asyncio.run``, the demo daemon awaits them in its loop.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from crm_sync.csv_io import CsvImporter, ImportReport, Progress
 from crm_sync.customers import phone_row
 from crm_sync.db import Database
 from crm_sync.migrations import upgrade
-from crm_sync.models import Agent, Case, Contract, Customer, utcnow
+from crm_sync.models import Agent, Case, Contract, Customer, PhoneNumber, utcnow
 from crm_sync.passwords import hash_password
 from crm_sync.phones import PhoneNormaliser
+from crm_sync.settings import CrmConfig, DatabaseConfig
 from crm_sync.tracking_codes import new_tracking_code
-from cti.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +34,25 @@ DEMO_PASSWORD = "ctihub-demo"
 """Password of every demo user; printed by the demo, never used outside it."""
 
 
-def normaliser_for(settings: Settings) -> PhoneNormaliser:
+def normaliser_for(crm: CrmConfig, extension_pattern: str) -> PhoneNormaliser:
     """The phone normaliser this installation's configuration describes."""
     return PhoneNormaliser(
-        region=settings.crm.default_region,
-        extension_pattern=settings.tracker.extension_pattern,
-        outside_line_prefix=settings.crm.outside_line_prefix,
+        region=crm.default_region,
+        extension_pattern=extension_pattern,
+        outside_line_prefix=crm.outside_line_prefix,
     )
 
 
-async def db_upgrade(settings: Settings) -> None:
+async def db_upgrade(database: DatabaseConfig) -> None:
     """Create or migrate the database to the latest schema (``ctihub db upgrade``)."""
-    await upgrade(settings.database.url)
-    log.info("database upgraded url=%s", settings.database.url.split("@")[-1])
+    await upgrade(database.url)
+    log.info("database upgraded url=%s", database.url.split("@")[-1])
 
 
 async def import_csv(
-    settings: Settings,
+    database_config: DatabaseConfig,
+    crm: CrmConfig,
+    normaliser: PhoneNormaliser,
     kind: str,
     path: str | Path,
     strict: bool = False,
@@ -65,9 +67,9 @@ async def import_csv(
     all; row problems are in the report (``str(error)`` reads
     ``line 7, column phones: 'x' is not a phone number``).
     """
-    database = Database(settings.database)
+    database = Database(database_config)
     try:
-        importer = CsvImporter(database, normaliser_for(settings), settings.crm)
+        importer = CsvImporter(database, normaliser, crm)
         if not show_progress:
             return await importer.import_file(path, kind, strict=strict, progress=progress)
         with Progress_(
@@ -84,9 +86,9 @@ async def import_csv(
         await database.dispose()
 
 
-async def export_csv(settings: Settings, kind: str, path: str | Path) -> int:
+async def export_csv(database_config: DatabaseConfig, kind: str, path: str | Path) -> int:
     """``ctihub export customers|contracts|cases FILE.csv``; returns the rows written."""
-    database = Database(settings.database)
+    database = Database(database_config)
     try:
         with open(path, "w", encoding="utf-8", newline="") as out:
             return await _export_csv(database, kind, out)
@@ -143,16 +145,21 @@ _KNOWN = (
 )
 
 
-async def seed_demo(settings: Settings, customers: int = 300, seed: int = 7) -> SeedSummary:
+async def seed_demo(
+    database_config: DatabaseConfig,
+    crm: CrmConfig,
+    normaliser: PhoneNormaliser,
+    customers: int = 300,
+    seed: int = 7,
+) -> SeedSummary:
     """Fill an empty database with a demo CRM (migrating it first); no-op if it has users."""
-    await upgrade(settings.database.url)
-    database = Database(settings.database)
+    await upgrade(database_config.url)
+    database = Database(database_config)
     try:
         async with database.sessions() as session:
             if await session.scalar(select(func.count()).select_from(Agent)):
                 return SeedSummary(0, 0, 0, 0)
             rng = random.Random(seed)
-            normaliser = normaliser_for(settings)
             password = hash_password(DEMO_PASSWORD)
             users = [
                 Agent(username=u, name=n, extension=e, role=r, password_hash=password)
@@ -179,7 +186,7 @@ async def seed_demo(settings: Settings, customers: int = 300, seed: int = 7) -> 
                     customer.contracts.append(contract)
                     contracts += 1
             await session.flush()
-            hours = settings.crm
+            hours = crm
             codes = {_TRACE_CASE_CODE}
             for customer, _ in made:
                 if rng.random() < 0.3 or customer.ref in ("C-0001", "C-0009"):
@@ -269,3 +276,15 @@ def _contract(rng: random.Random, state: str, today: dt.date) -> Contract | None
         end = today - dt.timedelta(days=rng.randint(1, 90))
         return Contract(plan=plan, starts_on=end - dt.timedelta(days=365), ends_on=end)
     return None
+
+
+async def demo_callers(database: Database) -> list[str]:
+    """The demo's callers: mostly the CRM's customers (as their numbers were entered, in
+    every format), some strangers, so that pops show both matches and "new customer"."""
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(
+            select(PhoneNumber.raw).where(PhoneNumber.e164.is_not(None)).limit(200)
+        )
+        known = [raw for (raw,) in rows]
+    strangers = ["+989350001122", "02199887766", "09191112233", "anonymous"]
+    return known + strangers

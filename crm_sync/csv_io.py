@@ -50,8 +50,8 @@ from crm_sync.models import (
     utcnow,
 )
 from crm_sync.phones import PhoneNormaliser
+from crm_sync.settings import CrmConfig
 from crm_sync.tracking_codes import is_well_formed, new_tracking_code
-from cti.config import CrmConfig
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from crm_sync.models import CallRecord, Case, Contract, Customer, Note, PhoneNumber
-from cti.config import DatabaseConfig
+from crm_sync.settings import DatabaseConfig
 
 log = logging.getLogger(__name__)
 

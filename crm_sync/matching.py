@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.db import Changes, Database, open_sqlite_reader, sqlite_path
 from crm_sync.phones import NormalisedNumber, PhoneNormaliser, reverse_digits_prefix
-from cti.config import CrmConfig, DatabaseConfig
+from crm_sync.settings import CrmConfig, DatabaseConfig
 
 log = logging.getLogger(__name__)
 

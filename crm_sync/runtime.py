@@ -1,6 +1,6 @@
-"""The CRM side as the daemon runs it, built from Settings in one call.
+"""The CRM side as the daemon runs it, built from its settings in one call.
 
-``cti/app.py`` (or the server) calls :func:`open_crm`, hands
+``ctihub/daemon.py`` calls :func:`open_crm`, hands
 ``crm.caller_lookup`` to the screen pop, runs ``crm.call_log.consume(sub)``
 on a bus subscription, and awaits :meth:`CrmRuntime.close` on shutdown.
 """
@@ -12,7 +12,6 @@ from pathlib import Path
 
 from crm_sync.call_log import CallLogWriter
 from crm_sync.cases import CaseService
-from crm_sync.commands import normaliser_for
 from crm_sync.connectors.base import CrmConnector
 from crm_sync.connectors.http import HttpConnector
 from crm_sync.customers import CustomerService
@@ -21,7 +20,7 @@ from crm_sync.matching import CallerDirectory
 from crm_sync.migrations import upgrade
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.screenpop_lookup import CrmCallerLookup
-from cti.config import Settings
+from crm_sync.settings import CrmConfig, DatabaseConfig
 
 
 @dataclass(slots=True)
@@ -47,19 +46,23 @@ class CrmRuntime:
         await self.database.dispose()
 
 
-async def open_crm(settings: Settings, migrate: bool = True) -> CrmRuntime:
+async def open_crm(
+    database_config: DatabaseConfig,
+    crm: CrmConfig,
+    normaliser: PhoneNormaliser,
+    migrate: bool = True,
+) -> CrmRuntime:
     """Migrate (unless told not to), connect, and start replaying any spooled call records."""
     if migrate:
-        await upgrade(settings.database.url)
-    database = Database(settings.database)
-    normaliser = normaliser_for(settings)
-    http = settings.crm.http
+        await upgrade(database_config.url)
+    database = Database(database_config)
+    http = crm.http
     connector: CrmConnector | None = None
     if http.lookup_url or http.webhook_url:
-        connector = HttpConnector(http, normaliser, Path(settings.crm.spool_dir))
-    directory = CallerDirectory.for_database(database, normaliser, settings.crm)
-    cases = CaseService(database, settings.crm, connector)
-    call_log = CallLogWriter(database, directory, settings.crm, connector=connector)
+        connector = HttpConnector(http, normaliser, Path(crm.spool_dir))
+    directory = CallerDirectory.for_database(database, normaliser, crm)
+    cases = CaseService(database, crm, connector)
+    call_log = CallLogWriter(database, directory, crm, connector=connector)
     await call_log.start()
     return CrmRuntime(
         database=database,

@@ -2,7 +2,7 @@
 
 :class:`EventBus` is the interface every consumer codes against; :class:`LocalBus`
 is the in-process implementation used on one machine, and
-:class:`cti.redis_bus.RedisStreamBus` carries the same events between hub nodes.
+:class:`ctihub.redis_bus.RedisStreamBus` carries the same events between hub nodes.
 
 Both share one model, that of a log: every published event gets a *position*
 (``"<epoch>-<seq>"``, the same shape as a Redis stream id), positions increase

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cti.ami_codec import AmiParser, Message
-from cti.config import TrackerConfig
 from cti.events import CallEnded, Event
+from cti.settings import TrackerConfig
 from cti.tracker import CallTracker
 
 _CHUNK = 1 << 16

@@ -21,7 +21,6 @@ from typing import Literal
 
 from cti.ami_codec import Message
 from cti.ami_dialect import modernise
-from cti.config import TrackerConfig
 from cti.events import (
     AgentRinging,
     AgentRingStopped,
@@ -43,6 +42,7 @@ from cti.events import (
     RecordingStarted,
     Transfer,
 )
+from cti.settings import TrackerConfig
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cti.ami_codec import AmiParser, Message, encode_action
-from cti.config import AmiConfig
+from pbx_adapters.settings import AmiConfig
 
 log = logging.getLogger(__name__)
 

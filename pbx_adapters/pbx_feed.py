@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from cti.ami_codec import Message
-from cti.config import AmiConfig
 from cti.events import Event, PbxLinkChanged, PbxLinkState
+from pbx_adapters.settings import AmiConfig
 
 from .ami import ActionFailed, ActionUncertain, AmiLink, NotConnected
 

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from cti.bus import EventBus
-from cti.config import PopupConfig
 from cti.screenpop import CallerLookup, ScreenPops
 from popup_server.api import Api, ApiServices
 from popup_server.auth import LoginRateLimiter, TokenSigner, UserStore
@@ -34,6 +33,7 @@ from popup_server.ports import (
     Recordings,
 )
 from popup_server.recordings_api import RecordingsApi
+from popup_server.settings import PopupConfig
 from popup_server.supervisor_api import SupervisorApi
 from popup_server.ws_agent import AgentHub, AgentSocketHandler
 from popup_server.ws_handshake import SocketGate

@@ -10,7 +10,6 @@ is why it lives minutes, not days.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -19,11 +18,9 @@ import json
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-
-from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
@@ -212,28 +209,3 @@ class LoginRateLimiter:
         # Bounds memory under a spray of usernames: drop every pair whose window has passed.
         for username, address in list(self._keys):
             self._fresh(username, address)
-
-
-class InMemoryUserStore:
-    """Users held in memory with scrypt hashes; for tests, demos and the benchmark."""
-
-    def __init__(self) -> None:
-        self._users: dict[str, tuple[User, str]] = {}
-
-    def add(self, user: User, password_hash: str) -> None:
-        """Add or replace a user (``password_hash`` as ``crm_sync.passwords`` makes it)."""
-        self._users[user.username.lower()] = (user, password_hash)
-
-    async def authenticate(self, username: str, password: str) -> User | None:
-        entry = self._users.get(username.lower())
-        stored = entry[1] if entry else UNMATCHABLE_HASH
-        # Hash even for unknown users so response time does not reveal which names exist.
-        ok = await asyncio.to_thread(verify_password, password, stored)
-        return entry[0] if entry and ok else None
-
-    async def get(self, user_id: int) -> User | None:
-        return next((u for u, _ in self._users.values() if u.id == user_id), None)
-
-    def users(self) -> Iterable[User]:
-        """Every user."""
-        return [u for u, _ in self._users.values()]

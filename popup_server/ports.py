@@ -1,8 +1,9 @@
 """What the panel server needs from the rest of the hub, as interfaces.
 
 The daemon wires real implementations (the AMI link for :class:`PbxActions`,
-``crm_sync`` for the others: :mod:`popup_server.crm_backend`); tests and the
-benchmark use :mod:`popup_server.memory_backend`. Every value crossing these
+``crm_sync`` for the others: :mod:`ctihub.panel_backend`); tests about the
+server alone and the benchmark use the in-memory stand-ins in
+``tests/popup_server/memory_backend.py``. Every value crossing these
 interfaces is JSON-ready (dicts of str/int/float/bool/None, ISO dates).
 """
 
@@ -10,9 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
-
-from recordings.library import RecordingFile
 
 
 class PbxActionError(Exception):
@@ -113,6 +113,18 @@ class HubStatus(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class AudioFile:
+    """A recording file to send a browser, and its Content-Type."""
+
+    path: Path
+    media_type: str
+
+
+class RecordingUnavailable(Exception):
+    """The recording cannot be served (not on disk, outside the allowed roots); says why."""
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecording:
     """A logged call's recording, as the PBX named it, and the extensions that were on the call."""
 
@@ -129,9 +141,9 @@ class Recordings(Protocol):
         """The call's recording; None for an unknown call or one without a recording."""
         ...
 
-    async def for_browser(self, recording: CallRecording, *, original: bool) -> RecordingFile:
+    async def for_browser(self, recording: CallRecording, *, original: bool) -> AudioFile:
         """The file to send: a smaller copy when configured, unless ``original``.
 
-        Raises :class:`recordings.library.RecordingUnavailableError` (not on disk, refused).
+        Raises :class:`RecordingUnavailable` (not on disk, refused).
         """
         ...

@@ -20,8 +20,7 @@ from aiohttp import web
 
 from cti.screenpop import ScreenPops
 from popup_server.auth import User
-from popup_server.ports import CallRecording, Recordings
-from recordings.library import RecordingUnavailableError
+from popup_server.ports import CallRecording, Recordings, RecordingUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class RecordingsApi:
         original = request.query.get("format") == "original"
         try:
             file = await self._recordings.for_browser(recording, original=original)
-        except RecordingUnavailableError as exc:
+        except RecordingUnavailable as exc:
             raise _not_found(f"recording of call {call_id!r}: {exc}") from None
         if request.headers.get("Range") is None:
             # A play, not the element's seeks; the audit trail of who listened to what.

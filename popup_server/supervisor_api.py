@@ -16,10 +16,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cti.config import PopupConfig
 from popup_server.api import day_start, error_response
 from popup_server.auth import User
 from popup_server.ports import DayFigures
+from popup_server.settings import PopupConfig
 
 logger = logging.getLogger(__name__)
 

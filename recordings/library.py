@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cti.config import RecordingsConfig
 from recordings.locate import RecordingLocator, RecordingPathError
 from recordings.media import MediaError, Transcoder, media_type
+from recordings.settings import RecordingsConfig
 
 log = logging.getLogger(__name__)
 

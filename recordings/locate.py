@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from cti.config import RecordingsConfig
+from recordings.settings import RecordingsConfig
 
 KNOWN_SUFFIXES: frozenset[str] = frozenset({".wav", ".wav49", ".gsm", ".mp3", ".ogg", ".opus"})
 """Extensions a recording name may end with; anything else is read as a name without one."""

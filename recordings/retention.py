@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cti.config import RecordingsConfig
 from recordings.locate import KNOWN_SUFFIXES
+from recordings.settings import RecordingsConfig
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from crm_sync.db import Database
 from crm_sync.models import CallRecord
 from cti.bus import Subscription
-from cti.config import RecordingsConfig
 from cti.events import CallEnded
 from recordings.closing import RecordingStillOpenError, wait_until_closed
 from recordings.library import RecordingLibrary
 from recordings.locate import RecordingPathError
 from recordings.media import MediaError, duration_seconds
+from recordings.settings import RecordingsConfig
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from crm_sync.db import Database
 from crm_sync.migrations import upgrade
-from cti.config import DatabaseConfig
+from crm_sync.settings import DatabaseConfig
 
 REDIS_URL = os.environ.get("CTIHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -13,8 +13,8 @@ import aiohttp
 from crm_sync.connectors.base import ConnectorError, ExternalContact
 from crm_sync.connectors.webhooks import WebhookSender
 from crm_sync.phones import PhoneNormaliser
+from crm_sync.settings import CrmHttpConfig
 from crm_sync.spool import JsonlSpool
-from cti.config import CrmHttpConfig
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from pbx_adapters.simulator.scenario import (
 from pbx_adapters.simulator.spec import CallPlan, lab_pbx
 
 if TYPE_CHECKING:
-    from cti.config import Settings
+    from pbx_adapters.settings import AgiConfig, AmiConfig, SimulatorConfig
 
 log = logging.getLogger(__name__)
 
@@ -248,9 +248,9 @@ class Simulator:
         self.wake()
 
 
-def simulator_from_settings(settings: Settings) -> Simulator:
-    """The simulator the daemon runs for ``pbx = "simulator"``, from ``[simulator]``."""
-    config = settings.simulator
+def simulator_from_settings(config: SimulatorConfig, ami: AmiConfig, agi: AgiConfig) -> Simulator:
+    """The simulator the daemon runs for ``pbx = "simulator"``, from ``[simulator]``; the AMI
+    user and the FastAGI address default to the hub's own ``[ami]`` and ``[agi]``."""
     scenario = load_scenario(config.scenario) if config.scenario else Scenario(lab_pbx())
     if config.seed is not None:
         scenario.pbx.seed = config.seed
@@ -267,10 +267,10 @@ def simulator_from_settings(settings: Settings) -> Simulator:
         SimulatorSettings(
             host=config.host,
             port=config.port,
-            username=config.username or settings.ami.username,
-            secret=(config.secret.get_secret_value() or settings.ami.secret.get_secret_value()),
-            agi_host=config.agi_host or settings.agi.host,
-            agi_port=config.agi_port or settings.agi.port,
+            username=config.username or ami.username,
+            secret=(config.secret.get_secret_value() or ami.secret.get_secret_value()),
+            agi_host=config.agi_host or agi.host,
+            agi_port=config.agi_port or agi.port,
             speed=config.speed,
         ),
     )

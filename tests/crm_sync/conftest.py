@@ -18,7 +18,7 @@ import pytest
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
 from crm_sync.phones import PhoneNormaliser
-from cti.config import CrmConfig
+from crm_sync.settings import CrmConfig
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
 from crm_sync.models import CallRecord, Customer
 from crm_sync.phones import PhoneNormaliser
+from crm_sync.settings import CrmConfig, DatabaseConfig
 from crm_sync.spool import JsonlSpool
-from cti.config import CrmConfig, DatabaseConfig
 
 from .events import RECORDING, click_to_call, inbound_answered
 from .tcp_proxy import CuttableProxy

@@ -15,8 +15,8 @@ from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
 from crm_sync.models import Agent, Case, Note
 from crm_sync.phones import PhoneNormaliser
+from crm_sync.settings import CrmConfig
 from crm_sync.tracking_codes import is_well_formed
-from cti.config import CrmConfig
 
 from .events import inbound_answered
 

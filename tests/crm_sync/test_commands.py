@@ -13,7 +13,8 @@ from crm_sync.matching import CallerDirectory
 from crm_sync.models import Agent
 from crm_sync.passwords import hash_password, verify_password
 from crm_sync.phones import PhoneNormaliser
-from cti.config import CrmConfig, DatabaseConfig, Settings
+from crm_sync.settings import CrmConfig, DatabaseConfig
+from ctihub.settings import Settings, phone_normaliser
 
 
 @pytest.fixture
@@ -25,7 +26,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 async def test_demo_seed_creates_the_lab_agents_users_and_customers(settings: Settings) -> None:
-    summary = await seed_demo(settings, customers=120)
+    summary = await seed_demo(
+        settings.database, settings.crm, phone_normaliser(settings), customers=120
+    )
     assert (summary.users, summary.customers) == (5, 120)
     assert summary.cases > 0 and summary.contracts > 0
     database = Database(settings.database)
@@ -58,18 +61,25 @@ async def test_demo_seed_creates_the_lab_agents_users_and_customers(settings: Se
 
 
 async def test_seeding_twice_adds_nothing(settings: Settings) -> None:
-    await seed_demo(settings, customers=20)
-    again = await seed_demo(settings, customers=20)
+    await seed_demo(settings.database, settings.crm, phone_normaliser(settings), customers=20)
+    again = await seed_demo(
+        settings.database, settings.crm, phone_normaliser(settings), customers=20
+    )
     assert (again.users, again.customers, again.cases) == (0, 0, 0)
 
 
 async def test_import_and_export_through_the_commands(settings: Settings, tmp_path: Path) -> None:
-    await db_upgrade(settings)
+    await db_upgrade(settings.database)
     source = tmp_path / "customers.csv"
     source.write_bytes("\ufeffref,name,phones\nC-1,مریم حسینی,0912 000 0001\nC-2,,x\n".encode())
     seen: list[tuple[int, int]] = []
     report = await import_csv(
-        settings, "customers", source, progress=lambda d, t: seen.append((d, t))
+        settings.database,
+        settings.crm,
+        phone_normaliser(settings),
+        "customers",
+        source,
+        progress=lambda d, t: seen.append((d, t)),
     )
     assert (report.imported, [(e.line, e.column) for e in report.errors]) == (
         1,
@@ -77,7 +87,7 @@ async def test_import_and_export_through_the_commands(settings: Settings, tmp_pa
     )
     assert seen == [(1, 1)]
     target = tmp_path / "out.csv"
-    assert await export_csv(settings, "customers", target) == 1
+    assert await export_csv(settings.database, "customers", target) == 1
     assert "مریم حسینی" in target.read_text(encoding="utf-8-sig")
 
 

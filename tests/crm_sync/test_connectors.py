@@ -15,8 +15,8 @@ from crm_sync.connectors.base import ConnectorError
 from crm_sync.connectors.http import HttpConnector
 from crm_sync.connectors.webhooks import WebhookSender, sign, verify_signature
 from crm_sync.phones import PhoneNormaliser
+from crm_sync.settings import CrmHttpConfig
 from crm_sync.spool import JsonlSpool
-from cti.config import CrmHttpConfig
 
 SECRET = "s3cret-shared"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

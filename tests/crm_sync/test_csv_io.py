@@ -14,7 +14,7 @@ from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
 from crm_sync.models import Agent, Case, Contract, Customer, PhoneNumber
 from crm_sync.phones import PhoneNormaliser
-from cti.config import CrmConfig
+from crm_sync.settings import CrmConfig
 
 CUSTOMERS = (
     "ref,name,kind,phones,email,vip,owner_extension,language\n"

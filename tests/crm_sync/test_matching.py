@@ -13,7 +13,7 @@ from crm_sync.db import Changes, Database
 from crm_sync.matching import CallerDirectory, ContractInfo, contract_state
 from crm_sync.models import CallRecord, Contract, Customer, PhoneNumber
 from crm_sync.phones import PhoneNormaliser
-from cti.config import CrmConfig
+from crm_sync.settings import CrmConfig
 
 
 @pytest.fixture

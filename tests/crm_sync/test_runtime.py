@@ -15,8 +15,9 @@ from sqlalchemy import select
 from crm_sync.connectors.webhooks import verify_signature
 from crm_sync.models import CallRecord
 from crm_sync.runtime import open_crm
+from crm_sync.settings import CrmConfig, CrmHttpConfig, DatabaseConfig
 from cti.bus import LATEST, LocalBus
-from cti.config import CrmConfig, CrmHttpConfig, DatabaseConfig, Settings
+from ctihub.settings import Settings, phone_normaliser
 
 from .events import click_to_call, inbound_answered
 
@@ -49,7 +50,7 @@ async def test_call_ended_on_the_bus_is_recorded_and_pushed_as_a_signed_webhook(
             http=CrmHttpConfig(webhook_url=url, webhook_secret=SecretStr("k")),
         ),
     )
-    crm = await open_crm(settings)
+    crm = await open_crm(settings.database, settings.crm, phone_normaliser(settings))
     bus = LocalBus()
     subscription = await bus.subscribe("call-log", resume_from=LATEST)
     consumer = asyncio.create_task(crm.call_log.consume(subscription))
@@ -68,7 +69,9 @@ async def test_call_ended_on_the_bus_is_recorded_and_pushed_as_a_signed_webhook(
     assert sorted(p["call_id"] for p in pushed) == ["1795392474.0", "1795392505.14"]
     answered = next(p for p in pushed if p["call_id"] == "1795392474.0")
     assert answered["customer_id"] is not None
-    check = await open_crm(settings, migrate=False)
+    check = await open_crm(
+        settings.database, settings.crm, phone_normaliser(settings), migrate=False
+    )
     try:
         async with check.database.sessions() as session:
             ids = sorted(await session.scalars(select(CallRecord.call_id)))

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from crm_sync.db import Database
 from crm_sync.migrations import upgrade
 from crm_sync.models import Base, CallRecord, Customer
-from cti.config import DatabaseConfig
+from crm_sync.settings import DatabaseConfig
 
 
 def _diff(connection: Connection) -> list[object]:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import cti.tracker as tracker_module
 from cti.ami_codec import AmiParser, Message, encode_action
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
@@ -153,7 +154,6 @@ def test_fast_skip_keeps_exactly_what_filtering_after_a_full_parse_keeps(
 
 
 def test_fast_skip_with_the_tracker_wanted_lists_matches_filtering_after_parsing() -> None:
-    tracker_module = pytest.importorskip("cti.tracker")
     tracker = tracker_module.CallTracker()
     events = set(tracker_module.CallTracker.WANTED_EVENTS)
     variables = set(tracker.wanted_variables)
@@ -294,7 +294,6 @@ JUNK_WITHOUT_MESSAGES = st.binary(min_size=1, max_size=200).filter(
 def test_calls_replayed_through_junk_and_odd_chunks_summarise_as_from_the_clean_stream(
     data: st.DataObject,
 ) -> None:
-    tracker_module = pytest.importorskip("cti.tracker")
     from cti.replay import replay
 
     name = data.draw(st.sampled_from(SMALL_TRANSCRIPTS), label="transcript")

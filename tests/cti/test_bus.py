@@ -18,8 +18,8 @@ from cti.bus import (
     SubscriberOverflowError,
     Subscription,
 )
-from cti.config import BusConfig, ConfigError, load_settings
 from cti.events import AgentRinging, CallAnswered, QueueCallersChanged
+from ctihub.settings import BusConfig, ConfigError, load_settings
 
 EPOCH = 1764350000000
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from cti.config import TrackerConfig
 from cti.events import (
     AgentRinging,
     AgentRingStopped,
@@ -22,6 +21,7 @@ from cti.events import (
     Event,
     QueueMemberChanged,
 )
+from cti.settings import TrackerConfig
 from cti.tracker import CallTracker
 
 

@@ -15,7 +15,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
-from cti.config import AmiConfig
+from pbx_adapters.settings import AmiConfig
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 CHALLENGE = "840276352"

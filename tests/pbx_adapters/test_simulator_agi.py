@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import pbx_adapters.fastagi as fastagi
+import pbx_adapters.ivr as ivr_module
 from pbx_adapters.simulator import CallPlan, Scenario, Simulator, SimulatorSettings, lab_pbx
 
 TIMEOUT = 5.0
@@ -188,8 +190,6 @@ async def test_unreachable_ivr_fails_open_and_the_caller_is_queued() -> None:
 
 
 async def test_the_hubs_own_ivr_scripts_route_the_call_to_the_case_owner() -> None:
-    fastagi = pytest.importorskip("pbx_adapters.fastagi")
-    ivr_module = pytest.importorskip("pbx_adapters.ivr")
 
     class Directory:
         """A stand-in CRM: one case, owned by 1002; the expired caller's contract."""

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 
-from cti.config import AmiConfig
+import cti.tracker as tracker_module
+import pbx_adapters.ami as ami
+from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator import CallPlan, Scenario, Simulator, SimulatorSettings, lab_pbx
-
-ami = pytest.importorskip("pbx_adapters.ami", reason="pbx_adapters.ami not written yet")
-tracker_module = pytest.importorskip("cti.tracker", reason="cti.tracker not written yet")
 
 SECRET = "hub-link-secret"
 TIMEOUT = 10.0

@@ -7,10 +7,9 @@ import re
 
 import pytest
 
+import cti.tracker as tracker_module
 from bench.loadgen import LoadError, TraceReplay, run_load
 from cti.ami_codec import AmiParser
-
-tracker_module = pytest.importorskip("cti.tracker", reason="cti.tracker not written yet")
 
 
 async def _hub(port: int, ended: list[str], done: asyncio.Event) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import cti.replay as replay
 from pbx_adapters.simulator import (
     AgentSpec,
     CallPlan,
@@ -243,7 +244,6 @@ def test_every_example_scenario_loads_and_runs() -> None:
 
 
 def test_a_simulated_run_written_as_jsonl_replays_like_a_fixture(tmp_path: Path) -> None:
-    replay = pytest.importorskip("cti.replay")
     from pbx_adapters.simulator import write_transcript
 
     path = tmp_path / "run.jsonl"
@@ -388,7 +388,7 @@ def test_click_to_call_on_a_trunk_pbx_dials_out_through_the_trunk() -> None:
 
 
 def test_simulator_from_settings_uses_the_hubs_ami_user_and_the_overrides() -> None:
-    from cti.config import load_settings
+    from ctihub.settings import load_settings
     from pbx_adapters.simulator import simulator_from_settings
 
     settings = load_settings(
@@ -404,7 +404,7 @@ def test_simulator_from_settings_uses_the_hubs_ami_user_and_the_overrides() -> N
             "CTIHUB_SIMULATOR__SEED": "9",
         }
     )
-    simulator = simulator_from_settings(settings)
+    simulator = simulator_from_settings(settings.simulator, settings.ami, settings.agi)
     assert (simulator.settings.username, simulator.settings.secret) == ("hub", "from-ami-section")
     assert (simulator.settings.port, simulator.settings.agi_port) == (0, 4999)
     assert simulator.scenario.traffic is not None

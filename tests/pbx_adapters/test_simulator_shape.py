@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
+import cti.replay as replay_module
 from pbx_adapters.simulator import load_scenario, run_virtual
-
-replay_module = pytest.importorskip("cti.replay", reason="cti.replay not written yet")
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ami"

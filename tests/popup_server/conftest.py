@@ -17,13 +17,13 @@ from aiohttp import web
 
 from crm_sync.passwords import hash_password
 from cti.bus import LocalBus
-from cti.config import PopupConfig
 from cti.events import Event
 from cti.replay import read_transcript, replay_events
 from popup_server.app import FEED_KEY, PanelBackends, create_app, start_server
-from popup_server.auth import InMemoryUserStore, User
-from popup_server.memory_backend import MemoryCrm, RecordingPbx
+from popup_server.auth import User
 from popup_server.ports import PbxActions, Recordings
+from popup_server.settings import PopupConfig
+from tests.popup_server.memory_backend import InMemoryUserStore, MemoryCrm, RecordingPbx
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser

@@ -9,20 +9,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cti.bus import LocalBus
-from cti.config import AmiConfig
 from cti.events import Event
 from cti.tracker import CallTracker
+from ctihub.pbx_actions import AmiPbxActions
 from pbx_adapters.ami_actions import AmiActions
 from pbx_adapters.pbx_feed import PbxFeed
+from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator.channel import Fields
 from pbx_adapters.simulator.runtime import Simulator, SimulatorSettings
 from pbx_adapters.simulator.scenario import Scenario
 from pbx_adapters.simulator.spec import lab_pbx
 from popup_server.app import create_app, start_server
-from popup_server.auth import InMemoryUserStore
-from popup_server.memory_backend import MemoryCrm
-from popup_server.pbx_bridge import AmiPbxActions
 from tests.popup_server.conftest import crm_backends, make_config
+from tests.popup_server.memory_backend import InMemoryUserStore, MemoryCrm
 
 AMI_SECRET = "simulator-secret"
 

@@ -18,10 +18,9 @@ from crm_sync.call_log import record_values
 from crm_sync.db import Database
 from crm_sync.migrations import upgrade
 from crm_sync.models import CallRecord
-from cti.config import DatabaseConfig
+from crm_sync.settings import DatabaseConfig
 from cti.events import CallEnded
-from popup_server.crm_backend import CrmRecordings
-from popup_server.memory_backend import MemoryRecordings
+from ctihub.panel_backend import CrmRecordings
 from recordings.library import RecordingLibrary
 from recordings.locate import RecordingLocator
 from recordings.media import Transcoder
@@ -31,6 +30,7 @@ from tests.popup_server.conftest import (
     serve_panel,
     trace_events,
 )
+from tests.popup_server.memory_backend import MemoryRecordings
 from tests.recordings.conftest import need_ffmpeg
 
 RECORDINGS = Path(__file__).parents[1] / "fixtures" / "recordings"

@@ -6,9 +6,8 @@ import aiohttp
 import pytest
 
 from cti.events import CallAnswered
-from cti.redis_bus import RedisStreamBus
+from ctihub.redis_bus import RedisStreamBus
 from popup_server.app import PanelBackends, create_app, start_server
-from popup_server.memory_backend import RecordingPbx
 from tests.popup_server.conftest import (
     ORIGIN,
     PASSWORD,
@@ -18,6 +17,7 @@ from tests.popup_server.conftest import (
     receive_json,
     trace_events,
 )
+from tests.popup_server.memory_backend import RecordingPbx
 
 pytestmark = pytest.mark.redis
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
-from cti.config import RecordingsConfig
+from ctihub.cli import main
 from recordings.retention import RetentionOffError, purge
+from recordings.settings import RecordingsConfig
 from tests.recordings.conftest import INBOUND, OUTBOUND
 
 NOW = 1_795_392_474.0  # 2026-11-23 00:07:54 UTC, when the fixture calls were made

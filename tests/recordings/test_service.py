@@ -15,11 +15,11 @@ from crm_sync.call_log import record_values
 from crm_sync.db import Database
 from crm_sync.models import CallRecord
 from cti.bus import LocalBus
-from cti.config import RecordingsConfig
 from cti.events import CallEnded, QueueCallersChanged
 from cti.replay import read_transcript, replay_events
 from recordings.library import RecordingLibrary
 from recordings.service import RecordingService
+from recordings.settings import RecordingsConfig
 from tests.recordings.conftest import FIXTURES, INBOUND, PBX_SPOOL, need_ffmpeg
 
 

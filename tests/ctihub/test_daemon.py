@@ -15,8 +15,8 @@ from aiohttp import ClientSession, ClientWebSocketResponse
 from sqlalchemy import text
 
 from crm_sync.commands import DEMO_PASSWORD
-from cti.app import Hub
-from cti.config import Settings, load_settings
+from ctihub.daemon import Hub
+from ctihub.settings import Settings, load_settings
 from pbx_adapters.simulator import Scenario, Simulator, SimulatorSettings, lab_pbx
 from tests.cti.panel_client import agent_socket, next_pbx_link, next_pop
 
@@ -162,10 +162,10 @@ class FlakyBus:
 async def test_a_batch_the_bus_refuses_is_retried_not_lost(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from cti.app import publish_with_retry
     from cti.events import QueueCallersChanged
+    from ctihub.daemon import publish_with_retry
 
-    caplog.set_level(logging.INFO, logger="cti.app")
+    caplog.set_level(logging.INFO, logger="ctihub.daemon")
     bus = FlakyBus(failures=3)
     batch = [QueueCallersChanged("support", 2, 1.0)]
     await publish_with_retry(bus, batch, first_delay=0.001)  # type: ignore[arg-type]

@@ -18,25 +18,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
-from sqlalchemy import select
 
 from crm_sync import tracking_codes
-from crm_sync.commands import DEMO_PASSWORD, seed_demo
-from crm_sync.models import PhoneNumber
+from crm_sync.commands import DEMO_PASSWORD, demo_callers, seed_demo
 from crm_sync.runtime import CrmRuntime, open_crm
 from cti.bus import BusClosedError, EventBus, LocalBus
-from cti.config import AmiConfig, Settings
 from cti.events import Event
-from cti.redis_bus import RedisLease, RedisStreamBus
 from cti.tracker import CallTracker
+from ctihub.panel_backend import crm_panel_backends
+from ctihub.pbx_actions import AmiPbxActions
+from ctihub.redis_bus import RedisLease, RedisStreamBus
+from ctihub.settings import Settings, phone_normaliser
 from pbx_adapters.ami_actions import AmiActions
 from pbx_adapters.fastagi import FastAgiServer
 from pbx_adapters.ivr import CaseStatus, IvrPrompts, IvrScripts
 from pbx_adapters.pbx_feed import PbxFeed
+from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator import Simulator, simulator_from_settings
 from popup_server.app import create_app, start_server
-from popup_server.crm_backend import crm_panel_backends
-from popup_server.pbx_bridge import AmiPbxActions
 from popup_server.ports import PbxActionError
 from recordings.library import RecordingLibrary
 from recordings.service import RecordingService
@@ -110,6 +109,7 @@ class Hub:
         self.settings = settings
         self.demo = demo
         self.tracker = CallTracker(settings.tracker)
+        self.normaliser = phone_normaliser(settings)
         self.bus: EventBus = self._make_bus()
         self.panel_url: str | None = None
         self.ami_port: int | None = None
@@ -120,6 +120,7 @@ class Hub:
         self.ami_config: AmiConfig = settings.ami
         self.node_id = settings.bus.node_id or socket.gethostname()
         self._crm: CrmRuntime | None = None
+        self.recordings = RecordingLibrary.from_config(settings.recordings)
 
     def _make_bus(self) -> EventBus:
         config = self.settings.bus
@@ -142,9 +143,9 @@ class Hub:
         self._on_stop("bus", self.bus.close)
 
         if self.demo:
-            summary = await seed_demo(s)
+            summary = await seed_demo(s.database, s.crm, self.normaliser)
             log.info("demo data ready customers=%d users=%d", summary.customers, summary.users)
-        crm = await open_crm(s)
+        crm = await open_crm(s.database, s.crm, self.normaliser)
         self._crm = crm
         self._on_stop("crm", crm.close)
         self._spawn("publisher", self._publish_forever())
@@ -168,11 +169,13 @@ class Hub:
 
         self.ami_config = s.ami
         if s.pbx == "simulator":
-            callers = await _demo_callers(crm) if self.demo else []
+            callers = await demo_callers(crm.database) if self.demo else []
             self.ami_config = await self._start_simulator(callers)
 
         actions = LinkHolderActions(self)
-        backends = crm_panel_backends(crm.database, crm.directory, crm.cases, actions, s.recordings)
+        backends = crm_panel_backends(
+            crm.database, crm.directory, crm.cases, crm.caller_lookup, actions, self.recordings
+        )
         # Every node shows pops to its own agents, so each reads the whole stream
         # under its own name (and resumes from its own position after a restart).
         app = create_app(
@@ -224,11 +227,7 @@ class Hub:
         the PBX is re-read from scratch (resync) rather than trusting stale state.
         """
         assert self._crm is not None
-        recordings = RecordingService(
-            self._crm.database,
-            RecordingLibrary.from_config(self.settings.recordings),
-            self.settings.recordings,
-        )
+        recordings = RecordingService(self._crm.database, self.recordings, self.settings.recordings)
         writers = {"call-log": self._crm.call_log.consume, "recordings": recordings.consume}
         feeds = {name: await self.bus.subscribe(name) for name in writers}
         tasks = [asyncio.create_task(writers[n](feeds[n]), name=n) for n in writers]
@@ -244,7 +243,7 @@ class Hub:
             # Whatever the tracker produced is published and logged before we let go.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
-                    await self._drain_outbox()
+                    await self._outbox.join()
                     await _caught_up(feeds["call-log"])
             for task in tasks:
                 task.cancel()
@@ -264,7 +263,9 @@ class Hub:
             self.settings = s.model_copy(update={"ami": ami})
         if self.agi_port is not None and not s.simulator.agi_port:
             self.settings.simulator = s.simulator.model_copy(update={"agi_port": self.agi_port})
-        simulator: Simulator = simulator_from_settings(self.settings)
+        simulator: Simulator = simulator_from_settings(
+            self.settings.simulator, self.settings.ami, self.settings.agi
+        )
         traffic = simulator.scenario.traffic
         if callers and traffic is not None:
             traffic.caller_pool = callers
@@ -326,10 +327,6 @@ class Hub:
 
         self._on_stop(name, cancel)
 
-    async def _drain_outbox(self) -> None:
-        while not self._outbox.empty():
-            await asyncio.sleep(0.01)
-
     async def _publish_forever(self) -> None:
         """Publish the feed's batches in order; the feed itself never waits on the bus.
 
@@ -339,7 +336,10 @@ class Hub:
         """
         while True:
             batch = await self._outbox.get()
-            await publish_with_retry(self.bus, batch)
+            try:
+                await publish_with_retry(self.bus, batch)
+            finally:
+                self._outbox.task_done()
 
 
 async def publish_with_retry(
@@ -375,18 +375,6 @@ async def _settle_heap_forever() -> None:
     while True:
         await asyncio.sleep(HEAP_SETTLE_SECONDS)
         settle_heap()
-
-
-async def _demo_callers(crm: CrmRuntime) -> list[str]:
-    """The demo's callers: mostly the CRM's customers (as their numbers were entered, in
-    every format), some strangers, so that pops show both matches and "new customer"."""
-    async with crm.database.engine.connect() as conn:
-        rows = await conn.execute(
-            select(PhoneNumber.raw).where(PhoneNumber.e164.is_not(None)).limit(200)
-        )
-        known = [raw for (raw,) in rows]
-    strangers = ["+989350001122", "02199887766", "09191112233", "anonymous"]
-    return known + strangers
 
 
 async def _caught_up(subscription: object) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.config import ConfigError, load_settings
+from ctihub.settings import ConfigError, load_settings
 
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:

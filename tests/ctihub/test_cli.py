@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cti.cli import main
+from ctihub.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
 
@@ -65,7 +65,7 @@ def test_bad_configuration_names_the_key_and_hides_the_secret(tmp_path: Path) ->
     config = tmp_path / "ctihub.toml"
     config.write_text('[ami]\nport = "fifty"\nsecret = "hunter2"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "cti.cli", "-c", str(config), "check-config"],
+        [sys.executable, "-m", "ctihub.cli", "-c", str(config), "check-config"],
         capture_output=True,
         text=True,
         check=False,

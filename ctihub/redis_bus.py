@@ -49,8 +49,8 @@ from cti.bus import (
     SubscriptionBase,
     parse_position,
 )
-from cti.config import BusConfig
 from cti.events import Event, event_from_dict
+from ctihub.settings import BusConfig
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,17 @@ from crm_sync.models import Agent, CallRecord, Customer, PhoneNumber
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.screenpop_lookup import CrmCallerLookup
-from cti.config import RecordingsConfig
 from popup_server.app import PanelBackends
 from popup_server.auth import ROLES, Role, User
 from popup_server.call_figures import LoggedCall, day_figures
-from popup_server.ports import CallRecording, CrmError, PbxActions
-from recordings.library import RecordingFile, RecordingLibrary
+from popup_server.ports import (
+    AudioFile,
+    CallRecording,
+    CrmError,
+    PbxActions,
+    RecordingUnavailable,
+)
+from recordings.library import RecordingLibrary, RecordingUnavailableError
 
 
 class CrmUserStore:
@@ -241,8 +246,12 @@ class CrmRecordings:
             return None
         return CallRecording(call_id, row.recording, _on_the_call(row.agent, row.details))
 
-    async def for_browser(self, recording: CallRecording, *, original: bool) -> RecordingFile:
-        return await self._library.for_browser(recording.file, original=original)
+    async def for_browser(self, recording: CallRecording, *, original: bool) -> AudioFile:
+        try:
+            found = await self._library.for_browser(recording.file, original=original)
+        except RecordingUnavailableError as exc:
+            raise RecordingUnavailable(str(exc)) from exc
+        return AudioFile(found.path, found.media_type)
 
 
 def _on_the_call(agent: str | None, details: dict[str, Any] | None) -> frozenset[str]:
@@ -259,8 +268,9 @@ def crm_panel_backends(
     database: Database,
     directory: CallerDirectory,
     cases: CaseService,
+    lookup: CrmCallerLookup,
     pbx: PbxActions,
-    recordings: RecordingsConfig | None = None,
+    recordings: RecordingLibrary | None = None,
 ) -> PanelBackends:
     """Every panel backend over one ``crm_sync`` database, plus the PBX actions.
 
@@ -268,15 +278,11 @@ def crm_panel_backends(
     """
     return PanelBackends(
         users=CrmUserStore(database),
-        lookup=CrmCallerLookup(directory, cases, database),
+        lookup=lookup,
         pbx=pbx,
         phonebook=CrmPhonebook(database, directory.normaliser),
         cases=CrmCaseDesk(database, cases),
         history=CrmCallHistory(database),
         figures=CrmDayFigures(database),
-        recordings=(
-            CrmRecordings(database, RecordingLibrary.from_config(recordings))
-            if recordings is not None
-            else None
-        ),
+        recordings=CrmRecordings(database, recordings) if recordings is not None else None,
     )

@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 
 from crm_sync.cases import CaseService
-from crm_sync.commands import DEMO_PASSWORD, normaliser_for, seed_demo
+from crm_sync.commands import DEMO_PASSWORD, seed_demo
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
 from crm_sync.models import CallRecord
-from cti.config import Settings
+from crm_sync.screenpop_lookup import CrmCallerLookup
+from ctihub.panel_backend import crm_panel_backends
+from ctihub.settings import Settings, phone_normaliser
 from popup_server.app import PanelBackends
-from popup_server.crm_backend import crm_panel_backends
-from popup_server.memory_backend import RecordingPbx
 from popup_server.ports import CrmError
+from tests.popup_server.memory_backend import RecordingPbx
 
 
 @dataclass
@@ -30,12 +31,21 @@ class Crm:
 @pytest.fixture
 async def crm(tmp_path: Path) -> AsyncIterator[Crm]:
     settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3"})  # type: ignore[arg-type]
-    await seed_demo(settings, customers=40)
+    await seed_demo(settings.database, settings.crm, phone_normaliser(settings), customers=40)
     database = Database(settings.database)
-    directory = CallerDirectory.for_database(database, normaliser_for(settings), settings.crm)
+    directory = CallerDirectory.for_database(database, phone_normaliser(settings), settings.crm)
     cases = CaseService(database, settings.crm)
     try:
-        yield Crm(crm_panel_backends(database, directory, cases, RecordingPbx()), database)
+        yield Crm(
+            crm_panel_backends(
+                database,
+                directory,
+                cases,
+                CrmCallerLookup(directory, cases, database),
+                RecordingPbx(),
+            ),
+            database,
+        )
     finally:
         await directory.close()
         await database.dispose()

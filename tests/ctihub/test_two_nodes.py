@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.app import Hub
-from cti.config import Settings, load_settings
+from ctihub.daemon import Hub
+from ctihub.settings import Settings, load_settings
 from pbx_adapters.simulator import CallPlan, Scenario, Simulator, SimulatorSettings, lab_pbx
 from tests.cti.panel_client import agent_socket, next_pbx_link, next_pop
 

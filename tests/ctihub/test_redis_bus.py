@@ -22,7 +22,7 @@ from cti.bus import (
     Subscription,
 )
 from cti.events import CallEnded, QueueCallersChanged, Transfer
-from cti.redis_bus import RedisLease, RedisStreamBus
+from ctihub.redis_bus import RedisLease, RedisStreamBus
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -277,7 +277,7 @@ async def test_lagging_subscriber_is_dropped_before_it_skips_anything(
         await node_a.publish([waiting(n) for n in range(start, start + 50)])
 
     with (
-        caplog.at_level(logging.ERROR, logger="cti.redis_bus"),
+        caplog.at_level(logging.ERROR, logger="ctihub.redis_bus"),
         pytest.raises(SubscriberOverflowError),
     ):
         async with asyncio.timeout(5):
@@ -298,7 +298,7 @@ async def test_undecodable_entry_is_skipped_with_a_warning(
     await node_a.publish([waiting(1)])
     await redis.xadd(f"{redis_prefix}events", {"e": '{"type": "call_teleported", "call_id": "x"}'})
     await node_a.publish([waiting(2)])
-    with caplog.at_level(logging.WARNING, logger="cti.redis_bus"):
+    with caplog.at_level(logging.WARNING, logger="ctihub.redis_bus"):
         assert [d.event for d in await take(pops, 2)] == [waiting(1), waiting(2)]
     assert "call_teleported" in caplog.text
     await node_a.close()
@@ -375,7 +375,7 @@ async def test_only_one_of_two_contenders_runs_the_job(redis_prefix: str) -> Non
 
 HOLDER_PROCESS = """
 import asyncio, sys
-from cti.redis_bus import RedisLease
+from ctihub.redis_bus import RedisLease
 
 async def main():
     lease = RedisLease(sys.argv[1], key=sys.argv[2], node_id="node-a", ttl=float(sys.argv[3]))

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import DBAPIError
 
-from cti.config import ConfigError, load_settings
 from cti.replay import TranscriptError, format_jsonl, format_text, read_transcript, replay
+from ctihub.settings import ConfigError, load_settings, phone_normaliser
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cti.app import Hub, demo_banner
+    from ctihub.daemon import Hub, demo_banner
 
     settings = load_settings(args.config)
     if args.demo and settings.pbx != "simulator":
@@ -70,7 +70,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from crm_sync.commands import db_upgrade
 
     settings = load_settings(args.config)
-    asyncio.run(db_upgrade(settings))
+    asyncio.run(db_upgrade(settings.database))
     print("database schema is up to date")
     return 0
 
@@ -82,7 +82,15 @@ def _import(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     try:
         report = asyncio.run(
-            import_csv(settings, args.kind, args.file, strict=args.strict, show_progress=True)
+            import_csv(
+                settings.database,
+                settings.crm,
+                phone_normaliser(settings),
+                args.kind,
+                args.file,
+                strict=args.strict,
+                show_progress=True,
+            )
         )
     except (CsvImportError, FileNotFoundError) as exc:
         print(f"ctihub import: {exc}", file=sys.stderr)
@@ -104,7 +112,7 @@ def _export(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     try:
-        rows = asyncio.run(export_csv(settings, args.kind, args.file))
+        rows = asyncio.run(export_csv(settings.database, args.kind, args.file))
     except DBAPIError as exc:
         print(f"ctihub export: {_database_problem(exc)}", file=sys.stderr)
         return 2

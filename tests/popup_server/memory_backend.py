@@ -1,17 +1,23 @@
-"""In-memory CRM and PBX stand-ins: for tests, the benchmark and a database-less demo."""
+"""In-memory CRM, PBX and user stand-ins, for tests about the server alone and the benchmark.
+
+The product never uses them: the daemon serves the real backend (``ctihub.panel_backend``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from cti.screenpop import CallerInfo
+from popup_server.auth import User
 from popup_server.call_figures import LoggedCall, day_figures
-from popup_server.ports import CallRecording, CrmError
-from recordings.library import RecordingFile, RecordingLibrary
+from popup_server.ports import AudioFile, CallRecording, CrmError, RecordingUnavailable
+from recordings.library import RecordingLibrary, RecordingUnavailableError
 
 
 @dataclass(slots=True)
@@ -210,5 +216,34 @@ class MemoryRecordings:
     async def find(self, call_id: str) -> CallRecording | None:
         return self.calls.get(call_id)
 
-    async def for_browser(self, recording: CallRecording, *, original: bool) -> RecordingFile:
-        return await self.library.for_browser(recording.file, original=original)
+    async def for_browser(self, recording: CallRecording, *, original: bool) -> AudioFile:
+        try:
+            found = await self.library.for_browser(recording.file, original=original)
+        except RecordingUnavailableError as exc:
+            raise RecordingUnavailable(str(exc)) from exc
+        return AudioFile(found.path, found.media_type)
+
+
+class InMemoryUserStore:
+    """Users held in memory with scrypt hashes, for tests and the benchmark."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, tuple[User, str]] = {}
+
+    def add(self, user: User, password_hash: str) -> None:
+        """Add or replace a user (``password_hash`` as ``crm_sync.passwords`` makes it)."""
+        self._users[user.username.lower()] = (user, password_hash)
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        entry = self._users.get(username.lower())
+        stored = entry[1] if entry else UNMATCHABLE_HASH
+        # Hash even for unknown users so response time does not reveal which names exist.
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        return entry[0] if entry and ok else None
+
+    async def get(self, user_id: int) -> User | None:
+        return next((u for u, _ in self._users.values() if u.id == user_id), None)
+
+    def users(self) -> Iterable[User]:
+        """Every user."""
+        return [u for u, _ in self._users.values()]

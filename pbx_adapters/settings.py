@@ -1,0 +1,114 @@
+"""Settings of the PBX side: the AMI link (``[ami]``), the FastAGI IVR (``[agi]``) and the
+simulator (``[simulator]``). The composition root (``ctihub.settings``) assembles them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "config" / "scenarios"
+"""Where the shipped scenarios live in a source checkout (the demo's is read from there)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AmiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "ctihub"
+    secret: SecretStr = SecretStr("")
+    auth: Literal["plain", "md5"] = "md5"
+    tls: bool = False
+    connect_timeout: float = Field(5.0, gt=0)
+    action_timeout: float = Field(10.0, gt=0)
+    ping_interval: float = Field(15.0, gt=0)
+    ping_timeout: float = Field(5.0, gt=0)
+    reconnect_min_delay: float = Field(0.5, gt=0)
+    reconnect_max_delay: float = Field(30.0, gt=0)
+    auth_failure_delay: float = Field(60.0, gt=0)
+    fully_booted_timeout: float = Field(5.0, gt=0)
+    """Wait this long for ``FullyBooted`` after login, then go on without it.
+
+    Asterisk sends it at login only to users with ``read=system``."""
+    list_timeout: float = Field(30.0, gt=0)
+    """Whole-list deadline for ``CoreShowChannels``/``QueueStatus`` and other event lists."""
+    originate_channel: str = "Local/{extension}@from-internal/n"
+    """Click-to-call rings this channel first (the agent's phone), then dials the number."""
+    originate_context: str = "from-internal"
+    """Dialplan context the number is dialled in once the agent answers."""
+    member_interface: str = "Local/{extension}@from-queue/n"
+    """Queue member interface of an agent, for pause/unpause (``PJSIP/{extension}`` on plain
+    Asterisk queues)."""
+
+    @field_validator("originate_channel", "member_interface")
+    @classmethod
+    def _has_extension(cls, value: str) -> str:
+        if "{extension}" not in value:
+            raise ValueError("must contain {extension}")
+        return value
+
+
+class AgiConfig(_Section):
+    """The FastAGI server the PBX's IVR dialplan calls (``[agi]``)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    """Bind to the PBX-facing address only: FastAGI has no authentication."""
+    port: int = Field(4573, ge=0, le=65535)
+    allowed_peers: list[str] = ["127.0.0.1", "::1"]
+    """PBX addresses or networks (``10.0.0.10``, ``10.0.0.0/24``) allowed to connect."""
+    lookup_timeout: float = Field(1.0, gt=0, le=10)
+    """Seconds the IVR waits for the CRM before failing open (queueing the caller)."""
+    attempts: int = Field(3, ge=1, le=10)
+    """Tries a caller gets to key a valid tracking code."""
+    prompt_contract_expired: str = "ss-noservice"
+    prompt_enter_code: str = "beep"
+    prompt_invalid_code: str = "invalid"
+
+    @field_validator("allowed_peers")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for peer in value:
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{peer!r} is not an address or network") from exc
+        return value
+
+
+class SimulatorConfig(_Section):
+    """The built-in PBX simulator, used when ``pbx = "simulator"`` (``[simulator]``).
+
+    The hub still connects to it over TCP AMI and serves it FastAGI, exactly as
+    with Asterisk; only who listens on the AMI port changes.
+    """
+
+    scenario: str = str(SCENARIOS / "demo.toml")
+    """Scenario TOML (PBX layout, scripted calls, random traffic); empty: the lab PBX, no calls."""
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=0, le=65535)
+    """AMI port the simulator listens on; 0 picks a free port (tests)."""
+    username: str = ""
+    """AMI user the simulator accepts; empty: the same as ``ami.username``."""
+    secret: SecretStr = SecretStr("")
+    """Its secret; empty: the same as ``ami.secret``."""
+    agi_host: str = ""
+    """Where the simulator reaches the hub's FastAGI server; empty: ``agi.host``."""
+    agi_port: int = Field(0, ge=0, le=65535)
+    """0: ``agi.port``."""
+    calls_per_second: float | None = Field(None, ge=0)
+    """Overrides the scenario's random traffic rate."""
+    agents: int | None = Field(None, ge=1, le=10_000)
+    """Replaces the scenario's agents by this many generated ones (2001…) in every queue."""
+    seed: int | None = None
+    """Overrides the scenario's seed (same seed, same calls)."""
+    speed: float = Field(1.0, gt=0, le=1000)
+    """Simulated seconds per real second."""
+    emit_noise_events: bool | None = None
+    """Overrides the scenario: send VarSet/Newexten/DeviceStateChange as a real PBX does."""

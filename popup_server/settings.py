@@ -1,0 +1,47 @@
+"""Settings of the agent panel's web server (``[http]``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PopupConfig(_Section):
+    """The agent panel's web server: auth, websockets, REST API (``[http]``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    """0 picks a free port (tests)."""
+    public_url: str = "http://127.0.0.1:8080"
+    """Where browsers reach the panel; its origin is always allowed on the websocket."""
+    allowed_origins: list[str] = []
+    """Further ``Origin`` values (``https://crm.example.com``) allowed to open a websocket."""
+    secret_key: SecretStr = SecretStr("")
+    """Signs access tokens (HMAC-SHA256); at least 32 characters. Empty: a random key per start."""
+    token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    """Lifetime of an access token; the panel renews it at half-life."""
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    """Failed logins allowed per username and client address within the window."""
+    login_window_seconds: float = Field(default=300.0, gt=0)
+    heartbeat_seconds: float = Field(default=20.0, gt=0)
+    """Websocket ping interval; a peer silent for twice this long is closed."""
+    auth_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A websocket must authenticate within this long after opening."""
+    trusted_proxies: list[str] = []
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` is believed for rate limiting."""
+    wallboard_sla_seconds: int = Field(default=20, ge=1, le=3600)
+    """Service level: a queue call answered within this many seconds of waiting is in target."""
+    wallboard_sla_target_percent: float = Field(default=80.0, ge=0, le=100)
+    """The wallboard flags a queue whose service level today is under this percentage."""
+    wallboard_max_wait_seconds: int = Field(default=60, ge=1, le=86_400)
+    """The wallboard flags a queue whose longest waiting caller has waited longer than this."""
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (or empty for a random key)")
+        return value
