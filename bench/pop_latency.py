@@ -247,6 +247,8 @@ async def _stop_process(process: asyncio.subprocess.Process) -> None:
 async def _measure(workdir: Path, redis_url: str | None = None) -> dict[str, Any]:
     """One node (``redis_url`` None: everything in this process, LocalBus), or two nodes:
     node A (AMI, tracker, publish) in its own process, node B (panel) here, Redis between."""
+    from pydantic import SecretStr
+
     from crm_sync.cases import CaseService
     from crm_sync.db import Database
     from crm_sync.matching import CallerDirectory
@@ -348,7 +350,7 @@ async def _measure(workdir: Path, redis_url: str | None = None) -> dict[str, Any
             "--node-a", str(ami_port), redis_url, prefix, str(workdir / "tracked.json")
         )
 
-    config = PopupConfig(public_url="http://127.0.0.1", secret_key="b" * 40, port=0)  # type: ignore[arg-type]
+    config = PopupConfig(public_url="http://127.0.0.1", secret_key=SecretStr("b" * 40), port=0)
     app = create_app(config, backends, bus=bus)
     runner, port = await start_server(app, "127.0.0.1", 0)
     signer = app[SIGNER_KEY]

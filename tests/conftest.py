@@ -116,9 +116,9 @@ TABLES = ("notes", "call_records", "cases", "contracts", "phone_numbers", "custo
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated database URL of each kind (SQLite, PostgreSQL), its tables empty."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}"
-        asyncio.run(upgrade(url))
-        return url
+        sqlite_url = f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}"
+        asyncio.run(upgrade(sqlite_url))
+        return sqlite_url
     url: str = request.getfixturevalue("postgres_url")
 
     async def empty() -> None:

@@ -136,7 +136,7 @@ async def test_ivr_digits_and_the_case_they_name_are_in_the_pop() -> None:
 
 async def test_answer_elsewhere_withdraws_the_pop_from_the_other_ringing_agent() -> None:
     pops = ScreenPops(FakeCrm())
-    ring = dict(
+    ring: dict[str, Any] = dict(
         queue="sales",
         caller="+982188776655",
         caller_name=None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Sequence
 
 from cti.events import (
     AgentRinging,
@@ -33,7 +34,7 @@ def chan(name: str, uid: str, linked: str, **extra: str) -> dict[str, str]:
     return {"Channel": name, "Uniqueid": uid, "Linkedid": linked, **extra}
 
 
-def run(tracker: CallTracker, script: list[tuple[float | None, dict[str, str]]]) -> list[Event]:
+def run(tracker: CallTracker, script: Sequence[tuple[float | None, dict[str, str]]]) -> list[Event]:
     out: list[Event] = []
     for at, message in script:
         out.extend(tracker.feed(message, at))

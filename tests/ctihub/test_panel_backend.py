@@ -15,6 +15,7 @@ from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
 from crm_sync.models import CallRecord
 from crm_sync.screenpop_lookup import CrmCallerLookup
+from crm_sync.settings import DatabaseConfig
 from ctihub.panel_backend import crm_panel_backends
 from ctihub.settings import Settings, phone_normaliser
 from popup_server.app import PanelBackends
@@ -30,7 +31,7 @@ class Crm:
 
 @pytest.fixture
 async def crm(tmp_path: Path) -> AsyncIterator[Crm]:
-    settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3"})  # type: ignore[arg-type]
+    settings = Settings(database=DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3"))
     await seed_demo(settings.database, settings.crm, phone_normaliser(settings), customers=40)
     database = Database(settings.database)
     directory = CallerDirectory.for_database(database, phone_normaliser(settings), settings.crm)

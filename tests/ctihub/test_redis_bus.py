@@ -51,7 +51,8 @@ async def take(subscription: Subscription, count: int) -> list[Delivery]:
 
 
 async def stream_ids(redis: Redis, prefix: str) -> list[str]:
-    return [entry_id.decode() for entry_id, _ in await redis.xrange(f"{prefix}events")]
+    entries = await redis.xrange(f"{prefix}events")
+    return [entry_id.decode() for entry_id, _ in entries or () if isinstance(entry_id, bytes)]
 
 
 class FlakyRedisProxy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -82,8 +83,11 @@ def replies_of(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return {" ".join(command.split()[:2]): reply for command, reply in pairs}
 
 
+ServerFor = Callable[..., Awaitable[int]]
+
+
 @pytest.fixture
-async def server_for():
+async def server_for() -> AsyncIterator[ServerFor]:
     servers: list[FastAgiServer] = []
 
     async def start(directory: Directory, **kwargs: object) -> int:
@@ -101,7 +105,7 @@ def is_subsequence(wanted: list[str], sent: list[str]) -> bool:
     return all(any(w == s for s in it) for w in wanted)
 
 
-async def test_tracking_code_session_speaks_as_the_recorded_ivr_did(server_for) -> None:
+async def test_tracking_code_session_speaks_as_the_recorded_ivr_did(server_for: ServerFor) -> None:
     directory = Directory()
     port = await server_for(directory)
     for env, pairs in recorded_sessions("ivr_tracking_code"):
@@ -110,7 +114,9 @@ async def test_tracking_code_session_speaks_as_the_recorded_ivr_did(server_for) 
     assert directory.lookups == ["+982133445566", "40012345"]
 
 
-async def test_expired_contract_session_plays_the_prompt_and_sets_the_variable(server_for) -> None:
+async def test_expired_contract_session_plays_the_prompt_and_sets_the_variable(
+    server_for: ServerFor,
+) -> None:
     port = await server_for(Directory(contract="expired"))
     ((env, pairs),) = recorded_sessions("ivr_contract_expired")
     sent = await play_asterisk(port, env, replies_of(pairs))
@@ -118,7 +124,9 @@ async def test_expired_contract_session_plays_the_prompt_and_sets_the_variable(s
     assert "SET VARIABLE CTIHUB_CONTRACT expired" in sent
 
 
-async def test_mistyped_code_is_refused_before_any_lookup_and_asked_again(server_for) -> None:
+async def test_mistyped_code_is_refused_before_any_lookup_and_asked_again(
+    server_for: ServerFor,
+) -> None:
     directory = Directory()
     port = await server_for(directory)
     env = recorded_sessions("ivr_tracking_code")[1][0]
@@ -128,7 +136,7 @@ async def test_mistyped_code_is_refused_before_any_lookup_and_asked_again(server
     assert "SET VARIABLE CTIHUB_CASE_OWNER 1002" in sent
 
 
-async def test_slow_crm_fails_open_so_the_caller_is_queued(server_for) -> None:
+async def test_slow_crm_fails_open_so_the_caller_is_queued(server_for: ServerFor) -> None:
     port = await server_for(Directory(contract="expired", delay=2.0), lookup_timeout=0.05)
     env = recorded_sessions("ivr_contract_expired")[0][0]
     sent = await play_asterisk(port, env, {})
@@ -136,7 +144,9 @@ async def test_slow_crm_fails_open_so_the_caller_is_queued(server_for) -> None:
     assert not any(command.startswith("STREAM FILE") for command in sent)
 
 
-async def test_caller_hanging_up_mid_script_ends_the_session_quietly(server_for, caplog) -> None:
+async def test_caller_hanging_up_mid_script_ends_the_session_quietly(
+    server_for: ServerFor, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     port = await server_for(Directory())
     env = recorded_sessions("ivr_tracking_code")[1][0]
@@ -145,7 +155,7 @@ async def test_caller_hanging_up_mid_script_ends_the_session_quietly(server_for,
     assert "hung up" in caplog.text
 
 
-async def test_half_sent_environment_does_not_hang_the_server(server_for) -> None:
+async def test_half_sent_environment_does_not_hang_the_server(server_for: ServerFor) -> None:
     port = await server_for(Directory())
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"agi_network: yes\nagi_network_script: tracking\n")

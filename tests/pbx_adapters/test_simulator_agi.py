@@ -200,7 +200,7 @@ async def test_the_hubs_own_ivr_scripts_route_the_call_to_the_case_owner() -> No
         async def contract_state(self, caller: str) -> str:
             return "expired" if caller == EXPIRED_CALLER else "active"
 
-        async def case_by_code(self, code: str) -> object | None:
+        async def case_by_code(self, code: str) -> ivr_module.CaseStatus | None:
             return ivr_module.CaseStatus(code, "open", "1002") if code == "40012345" else None
 
     server = fastagi.FastAgiServer(ivr_module.IvrScripts(Directory()).scripts())

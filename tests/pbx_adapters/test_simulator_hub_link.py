@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 import cti.tracker as tracker_module
 import pbx_adapters.ami as ami
+from cti.events import CallEnded
 from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator import CallPlan, Scenario, Simulator, SimulatorSettings, lab_pbx
 
@@ -29,7 +30,7 @@ async def test_hub_link_logs_in_tracks_calls_and_sends_actions_to_the_simulator(
 
     def on_message(message: dict[str, str], at: float) -> None:
         for event in tracker.feed(message, at):
-            if type(event).__name__ == "CallEnded":
+            if isinstance(event, CallEnded):
                 summaries.append(event.summary())
 
     config = AmiConfig(

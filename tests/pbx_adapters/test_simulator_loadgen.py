@@ -10,6 +10,7 @@ import pytest
 import cti.tracker as tracker_module
 from bench.loadgen import LoadError, TraceReplay, run_load
 from cti.ami_codec import AmiParser
+from cti.events import CallEnded
 
 
 async def _hub(port: int, ended: list[str], done: asyncio.Event) -> None:
@@ -23,7 +24,7 @@ async def _hub(port: int, ended: list[str], done: asyncio.Event) -> None:
     while data := await reader.read(65536):
         for message in parser.feed(data):
             for event in tracker.feed(message, loop.time()):
-                if type(event).__name__ == "CallEnded":
+                if isinstance(event, CallEnded):
                     ended.append(event.call_id)
     writer.close()
     done.set()

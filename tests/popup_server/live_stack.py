@@ -64,7 +64,7 @@ async def live_stack(
     feed = PbxFeed(
         AmiConfig(
             host="127.0.0.1", port=ami_port, username="ctihub", secret=AMI_SECRET, auth="plain"
-        ),  # type: ignore[arg-type]
+        ),
         CallTracker(),
         on_events,
     )

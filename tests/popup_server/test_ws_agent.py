@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from cti.events import CallAnswered
@@ -14,7 +16,7 @@ from tests.popup_server.conftest import (
 )
 
 
-async def next_of_type(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict:
+async def next_of_type(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
     while (message := await receive_json(ws))["type"] != kind:
         pass
     return message

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -42,7 +43,7 @@ def recordings_config(monitor: Path, tmp_path: Path, **overrides: object) -> Rec
     return RecordingsConfig.model_validate(values)
 
 
-def service(database: Database, config: RecordingsConfig, **kwargs: float) -> RecordingService:
+def service(database: Database, config: RecordingsConfig, **kwargs: Any) -> RecordingService:
     return RecordingService(database, RecordingLibrary.from_config(config), config, **kwargs)
 
 
