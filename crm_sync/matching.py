@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import asyncpg
 from sqlalchemy import text
@@ -266,9 +266,7 @@ _SUFFIX_SQL = f"""
     LEFT JOIN agents a ON a.id = c.owner_agent_id
     WHERE p.reversed_digits >= :low AND p.reversed_digits < :high {_RANKING} LIMIT :limit
 """
-# A lookup's numbers, contracts and open cases in one round trip. Columns:
-# 0 what, 1 customer_id, 2 raw | plan | tracking_code, 3 e164 | subject, 4 kind | status,
-# 5 priority, 6 starts_on, 7 ends_on, 8 due_at, 9 owner extension, 10 opened_at, 11 row id.
+# A lookup's numbers, contracts and open cases in one round trip, read as _Detail rows.
 # PostgreSQL types a UNION column from its first arm, hence the typed NULLs there.
 _DETAILS_SQL = """
     SELECT 'phone', customer_id, raw, e164, kind, NULL,
@@ -286,6 +284,51 @@ _DETAILS_SQL = """
     WHERE k.customer_id IN ({ids}) AND k.status IN ('open', 'pending')
 """
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class _CustomerRow(NamedTuple):
+    """A row of ``_EXACT_SQL``/``_SUFFIX_SQL`` (``_CUSTOMER_COLUMNS``, in order)."""
+
+    id: int
+    name: str
+    kind: str
+    vip: bool
+    language: str | None
+    email: str | None
+    address: str | None
+    owner_extension: str | None
+    last_activity_at: Any
+
+
+class _Detail(NamedTuple):
+    """A row of ``_DETAILS_SQL``; what the shared columns hold depends on ``what``."""
+
+    what: Literal["phone", "contract", "case"]
+    customer_id: int
+    label: str  # phone: raw; contract: plan; case: tracking code
+    text: Any  # phone: e164; case: subject
+    state: Any  # phone: kind; case: status
+    priority: Any  # case only
+    starts_on: Any
+    ends_on: Any
+    due_at: Any
+    owner_extension: str | None
+    opened_at: Any
+    row_id: int
+
+
+class _CallRow(NamedTuple):
+    """A row of ``_CALLS_SQL``."""
+
+    call_id: str
+    direction: str
+    started_at: Any
+    queue: str | None
+    agent: str | None
+    disposition: str
+    talk_seconds: int | None
+
+
 _CALLS_SQL = """
     SELECT call_id, direction, started_at, queue, agent, disposition, talk_seconds
     FROM call_records WHERE customer_id = :customer_id
@@ -492,54 +535,72 @@ class CallerDirectory:
     ) -> tuple[CustomerMatch, ...]:
         ids = [int(r[0]) for r in rows]
         placeholders, params = _in_list("c", ids)
-        details = await fetch(_DETAILS_SQL.format(ids=placeholders), params)
-        phones = sorted((d for d in details if d[0] == "phone"), key=lambda d: d[11])
-        contracts = [d for d in details if d[0] == "contract"]
+        found = await fetch(_DETAILS_SQL.format(ids=placeholders), params)
+        details = [_Detail(*d) for d in found]
+        phones = sorted((d for d in details if d.what == "phone"), key=lambda d: d.row_id)
+        contracts = [d for d in details if d.what == "contract"]
         cases = sorted(
-            (d for d in details if d[0] == "case"),
-            key=lambda d: (as_datetime(d[10]) or _EPOCH, d[11]),
+            (d for d in details if d.what == "case"),
+            key=lambda d: (as_datetime(d.opened_at) or _EPOCH, d.row_id),
             reverse=True,
         )
         today = self._today()
         out = []
-        for row in rows:
-            customer_id = int(row[0])
-            calls: list[Row] = []
+        for customer in (_CustomerRow(*r) for r in rows):
+            customer_id = int(customer.id)
+            calls: list[_CallRow] = []
             if self._config.recent_calls:
-                calls = await fetch(
-                    _CALLS_SQL, {"customer_id": customer_id, "limit": self._config.recent_calls}
-                )
+                limit = {"customer_id": customer_id, "limit": self._config.recent_calls}
+                calls = [_CallRow(*c) for c in await fetch(_CALLS_SQL, limit)]
             out.append(
                 CustomerMatch(
                     id=customer_id,
-                    name=row[1],
-                    kind=row[2],
-                    vip=bool(row[3]),
-                    language=row[4],
-                    email=row[5],
-                    address=row[6],
-                    owner_extension=row[7],
-                    last_activity_at=as_datetime(row[8]),
+                    name=customer.name,
+                    kind=customer.kind,
+                    vip=bool(customer.vip),
+                    language=customer.language,
+                    email=customer.email,
+                    address=customer.address,
+                    owner_extension=customer.owner_extension,
+                    last_activity_at=as_datetime(customer.last_activity_at),
                     matched_by=matched_by,
                     phones=tuple(
-                        PhoneInfo(p[2], p[3], p[4]) for p in phones if p[1] == customer_id
+                        PhoneInfo(p.label, p.text, p.state)
+                        for p in phones
+                        if p.customer_id == customer_id
                     ),
                     contract=contract_state(
                         [
-                            (c[2], as_date(c[6]), as_date(c[7]))
+                            (c.label, as_date(c.starts_on), as_date(c.ends_on))
                             for c in contracts
-                            if c[1] == customer_id
+                            if c.customer_id == customer_id
                         ],
                         today,
                         self._config.contract_expiring_days,
                     ),
                     open_cases=tuple(
-                        CaseInfo(k[11], k[2], k[3], k[4], k[5], as_datetime(k[8]), k[9])
+                        CaseInfo(
+                            k.row_id,
+                            k.label,
+                            k.text,
+                            k.state,
+                            k.priority,
+                            as_datetime(k.due_at),
+                            k.owner_extension,
+                        )
                         for k in cases
-                        if k[1] == customer_id
+                        if k.customer_id == customer_id
                     ),
                     recent_calls=tuple(
-                        CallInfo(c[0], c[1], as_datetime(c[2]), c[3], c[4], c[5], c[6])
+                        CallInfo(
+                            c.call_id,
+                            c.direction,
+                            as_datetime(c.started_at),
+                            c.queue,
+                            c.agent,
+                            c.disposition,
+                            c.talk_seconds,
+                        )
                         for c in calls
                     ),
                 )
