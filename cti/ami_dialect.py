@@ -9,7 +9,7 @@ Local-channel links instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from cti.ami_codec import Message
 
@@ -154,3 +154,21 @@ def modernise(message: Message) -> Message:
     if is_legacy(message):
         return LEGACY[message["Event"]](message)
     return message
+
+
+LEGACY_NAMES: dict[str, frozenset[str]] = {
+    "Join": frozenset({"QueueCallerJoin"}),
+    "Leave": frozenset({"QueueCallerLeave"}),
+    "Dial": frozenset({"DialBegin", "DialEnd"}),
+    "QueueMemberPaused": frozenset({"QueueMemberPause"}),
+    "DTMF": frozenset({"DTMFBegin", "DTMFEnd"}),
+    "Transfer": frozenset({"BlindTransfer", "AttendedTransfer"}),
+}
+"""Asterisk 11 names that exist only there -> the 12+ names they are rewritten to."""
+
+
+def names_to_receive(modern: Iterable[str]) -> frozenset[str]:
+    """Event names, in either dialect, that become one of the ``modern`` names."""
+    wanted = frozenset(modern)
+    legacy = {old for old, new in LEGACY_NAMES.items() if new & wanted}
+    return wanted | legacy

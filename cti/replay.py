@@ -4,6 +4,12 @@ Two input forms, as in ``tests/fixtures/ami/``: ``.ami`` files hold the raw
 bytes one AMI connection received (no times; the PBX's own figures are used),
 and ``.jsonl`` files hold one message a line with ``_t``, the milliseconds
 since the connection opened at which it arrived.
+
+A replay runs as the daemon would: the connection's resync lists (answers to
+``CoreShowChannels``, ``QueueStatus``, ``QueueSummary``) settle the calls in
+progress once all three are complete, and a transcript that stops with calls
+still up is a lost link: those calls end at the last event seen, marked
+``reconciled``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from cti.settings import TrackerConfig
 from cti.tracker import CallTracker
 
 _CHUNK = 1 << 16
+_RESYNC_LISTS_DONE = frozenset(
+    {"CoreShowChannelsComplete", "QueueStatusComplete", "QueueSummaryComplete"}
+)
 
 
 class TranscriptError(ValueError):
@@ -75,24 +84,31 @@ def replay(
     config: TrackerConfig | None = None,
     tracker: CallTracker | None = None,
 ) -> list[CallEnded]:
-    """Every call the messages finish, in the order they finished."""
-    tracker = tracker or CallTracker(config)
-    ended: list[CallEnded] = []
-    for message, at in pairs:
-        for event in tracker.feed(message, at):
-            if isinstance(event, CallEnded):
-                ended.append(event)
-    return ended
+    """Every call the messages finish, in the order they finished (lost-link ends last)."""
+    events = replay_events(pairs, config, tracker)
+    return [e for e in events if isinstance(e, CallEnded)]
 
 
 def replay_events(
-    pairs: Iterable[tuple[Message, float | None]], config: TrackerConfig | None = None
+    pairs: Iterable[tuple[Message, float | None]],
+    config: TrackerConfig | None = None,
+    tracker: CallTracker | None = None,
 ) -> list[Event]:
-    """Every domain event the messages cause, in order."""
-    tracker = CallTracker(config)
+    """Every domain event the messages cause, in order, as the daemon would see them."""
+    tracker = tracker or CallTracker(config)
     out: list[Event] = []
+    tracker.begin_resync()
+    lists_done: set[str] = set()
+    resynced = False
     for message, at in pairs:
         out.extend(tracker.feed(message, at))
+        name = message.get("Event")
+        if not resynced and name in _RESYNC_LISTS_DONE:
+            lists_done.add(name)
+            if lists_done == _RESYNC_LISTS_DONE:
+                out.extend(tracker.end_resync(at))
+                resynced = True
+    out.extend(tracker.finish())
     return out
 
 
@@ -125,7 +141,7 @@ def format_text(calls: list[CallEnded]) -> str:
                 s["queue"] or "-",
                 s["agent"] or "-",
                 ",".join(s["agents_rung"]) or "-",
-                s["disposition"],
+                s["disposition"] + ("*" if call.reconciled else ""),
                 "-" if s["wait_seconds"] is None else str(s["wait_seconds"]),
                 "-" if s["talk_seconds"] is None else str(s["talk_seconds"]),
                 ",".join(f"{t['from']}>{t['to']}({t['kind']})" for t in s["transfers"]) or "-",
@@ -139,6 +155,8 @@ def format_text(calls: list[CallEnded]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    if any(call.reconciled for call in calls):
+        lines.append("* ended by a lost link or a resync: at the last event seen")
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -40,6 +40,14 @@ DETAIL_MAX_CHARS = 160
 class Tracker(Protocol):
     """What the feed needs from :class:`cti.tracker.CallTracker`."""
 
+    @property
+    def WANTED_EVENTS(self) -> frozenset[str]:
+        """Event names the tracker reads; the link skips the others unparsed."""
+
+    @property
+    def wanted_variables(self) -> list[str]:
+        """``VarSet`` variables the tracker reads."""
+
     def feed(self, message: dict[str, str], at: float | None = None) -> list[Event]: ...
 
     def begin_resync(self) -> None: ...
@@ -54,8 +62,8 @@ class PbxFeed:
 
     ``on_events`` is called synchronously with each non-empty batch, in order.
     ``wanted_events`` / ``wanted_variables`` default to the tracker's
-    ``WANTED_EVENTS`` / ``wanted_variables`` when it has them, so unwanted
-    events are skipped before they are parsed.
+    ``WANTED_EVENTS`` / ``wanted_variables``, so unwanted events are skipped
+    before they are parsed.
     """
 
     def __init__(
@@ -76,9 +84,9 @@ class PbxFeed:
         self._resync_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         if wanted_events is None:
-            wanted_events = getattr(tracker, "WANTED_EVENTS", None)
+            wanted_events = tracker.WANTED_EVENTS
         if wanted_variables is None:
-            wanted_variables = getattr(tracker, "wanted_variables", None)
+            wanted_variables = tracker.wanted_variables
         self.link = AmiLink(
             config,
             self._on_message,

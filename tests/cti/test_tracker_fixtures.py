@@ -26,8 +26,12 @@ def _expected(name: str) -> dict[str, dict[str, object]]:
 
 
 def _assert_matches(got: dict[str, object], want: dict[str, object]) -> None:
+    """Fields listed in ``_skip`` cannot be settled from the trace (a hub that connected late)."""
+    skip = set(want.pop("_skip", ()))  # type: ignore[call-overload]
     assert set(got) == set(want)
     for key, value in want.items():
+        if key in skip:
+            continue
         if key in TIME_KEYS and value is not None:
             assert got[key] is not None, key
             assert abs(int(got[key]) - int(value)) <= 2, (key, got[key], value)  # type: ignore[call-overload]

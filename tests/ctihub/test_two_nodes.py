@@ -82,6 +82,7 @@ async def test_pops_reach_an_agent_on_the_other_node_and_the_standby_takes_over(
             assert (await next_pbx_link(ws))["state"] == "up"
             pbx.place_inbound_call(CallPlan(caller="+982188776655", did="2188000000", talk=2))
             pop = await next_pop(ws)
+            first_call = pop["call"]["call_id"]
             assert pop["call"]["caller"]["normalised"] == "+982188776655"
             assert pop["call"]["match"]["customers"], "the caller is in the shared CRM"
 
@@ -92,6 +93,10 @@ async def test_pops_reach_an_agent_on_the_other_node_and_the_standby_takes_over(
 
             pbx.place_inbound_call(CallPlan(caller="09121234567", did="2188000000", talk=2))
             pop = await next_pop(ws)
+            if pop["call"]["call_id"] == first_call:
+                # Still up when the holder died: the new holder adopted it and said so.
+                assert pop["call"]["state"] in ("talking", "ringing"), pop
+                pop = await next_pop(ws)
             assert pop["call"]["caller"]["presented"] == "09121234567"
     finally:
         await second.stop()

@@ -20,8 +20,11 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "ami"
 class RecordingTracker:
     """Stands in for CallTracker and writes down every call in order."""
 
+    WANTED_EVENTS = CallTracker.WANTED_EVENTS
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
+        self.wanted_variables = CallTracker().wanted_variables
 
     def feed(self, message: dict[str, str], at: float | None = None) -> list[Event]:
         self.calls.append(("feed", message))
