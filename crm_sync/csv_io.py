@@ -49,6 +49,7 @@ from crm_sync.models import (
     PhoneNumber,
     utcnow,
 )
+from crm_sync.phonebook import search_text
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.settings import CrmConfig
 from crm_sync.tracking_codes import is_well_formed, new_tracking_code
@@ -476,6 +477,12 @@ class CsvImporter:
                     "id": customer_id,
                     "created_at": now,
                     "updated_at": now,
+                    "search_text": search_text(
+                        r.values["name"],
+                        r.values.get("ref"),
+                        r.values.get("email"),
+                        [n for p in r.values["_phones"] for n in (p["raw"], p["e164"]) if n],
+                    ),
                 }
                 for customer_id, r in zip(batch_ids, batch, strict=True)
             ]

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from crm_sync.models import CallRecord, Case, Contract, Customer, Note, PhoneNumber
+from crm_sync.phonebook import search_text
 from crm_sync.settings import DatabaseConfig
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=self._session_class
         )
         self._listeners: list[ChangeListener] = []
+        event.listen(self._session_class, "before_flush", _refresh_search_text)
         event.listen(self._session_class, "after_flush", self._collect)
         event.listen(self._session_class, "after_commit", self._publish)
         event.listen(self._session_class, "after_rollback", self._forget)
@@ -130,6 +132,31 @@ class Database:
 
     def _forget(self, session: Session) -> None:
         session.info.pop("ctihub_changes", None)
+
+
+def _refresh_search_text(session: Session, flush_context: Any, instances: Any) -> None:
+    """Keep each changed customer's phonebook text in step with its name and numbers."""
+    customers = {obj for obj in (*session.new, *session.dirty) if isinstance(obj, Customer)}
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, PhoneNumber):
+            # Only a customer already loaded: a flush cannot load one (async), and a
+            # number changed through its customer (the usual way) has it loaded.
+            owner = inspect(obj).attrs["customer"].loaded_value
+            if isinstance(owner, Customer):
+                customers.add(owner)
+    for customer in customers:
+        if customer in session.deleted:
+            continue
+        numbers = [
+            n
+            for phone in customer.phones
+            if phone not in session.deleted
+            for n in (phone.raw, phone.e164)
+            if n
+        ]
+        text = search_text(customer.name or "", customer.ref, customer.email, numbers)
+        if customer.search_text != text:
+            customer.search_text = text
 
 
 def _old_value(obj: object, attribute: str) -> Any:

@@ -25,7 +25,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -41,6 +43,7 @@ CASE_STATUSES: tuple[str, ...] = ("open", "pending", "resolved", "closed")
 OPEN_CASE_STATUSES: tuple[str, ...] = ("open", "pending")
 CASE_PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
 AGENT_ROLES: tuple[str, ...] = ("agent", "supervisor", "admin")
+CONTACT_CHANNELS: tuple[str, ...] = ("phone", "sms", "email", "whatsapp")
 
 # Stable constraint names so Alembic migrations can refer to them on both databases.
 NAMING_CONVENTION = {
@@ -124,6 +127,10 @@ class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
         CheckConstraint(_in("kind", CUSTOMER_KINDS), name="kind"),
+        CheckConstraint(
+            f"preferred_channel IS NULL OR {_in('preferred_channel', CONTACT_CHANNELS)}",
+            name="preferred_channel",
+        ),
         Index("ix_customers_name", "name"),
     )
 
@@ -142,6 +149,17 @@ class Customer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     """Last call or case change; ranks several customers sharing one number."""
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    """How the customer wants to be reached (one of CONTACT_CHANNELS); None: no preference."""
+    call_from: Mapped[dt.time | None] = mapped_column(Time)
+    call_until: Mapped[dt.time | None] = mapped_column(Time)
+    """Hours the customer may be called, in the call center's local time; None: any time.
+    ``call_until`` earlier than ``call_from`` means a window across midnight."""
+    do_not_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Never call this customer out (callbacks, call lists, click-to-call warn)."""
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """Name, account number, email and numbers folded by ``crm_sync.phonebook.fold``;
+    kept by ``Database`` on every ORM flush, trigram-indexed for the phonebook."""
 
     phones: Mapped[list[PhoneNumber]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin"

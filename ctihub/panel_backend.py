@@ -11,14 +11,14 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Integer, select, text
 
 from crm_sync.cases import CaseError, CaseService, case_json
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
-from crm_sync.models import Agent, CallRecord, Customer, PhoneNumber
+from crm_sync.models import Agent, CallRecord, Customer
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
-from crm_sync.phones import PhoneNormaliser
+from crm_sync.phonebook import MIN_INDEXED_QUERY, fold_query, like_pattern
 from crm_sync.screenpop_lookup import CrmCallerLookup
 from popup_server.app import PanelBackends
 from popup_server.auth import ROLES, Role, User
@@ -70,42 +70,50 @@ def _user(agent: Agent) -> User:
 
 
 class CrmPhonebook:
-    """:class:`popup_server.ports.Phonebook`: name prefix, or number (exact, then last digits)."""
+    """:class:`popup_server.ports.Phonebook`: any part of a name, account or number.
 
-    def __init__(self, database: Database, normaliser: PhoneNormaliser) -> None:
+    Matched on the folded ``customers.search_text`` through each database's
+    trigram index (:mod:`crm_sync.phonebook`); names starting with the query first.
+    """
+
+    def __init__(self, database: Database) -> None:
         self._db = database
-        self._normaliser = normaliser
 
     async def search(self, query: str, limit: int) -> list[dict[str, Any]]:
-        digits = "".join(ch for ch in query if ch.isdigit())
+        folded = fold_query(query)
+        if not folded:
+            return []
         async with self._db.sessions() as session:
-            if len(digits) >= 4:
-                e164 = self._normaliser.e164(query)
-                tail = digits[::-1]
-                condition = or_(
-                    PhoneNumber.e164 == e164 if e164 else False,
-                    # Reversed digits make "ends with these digits" an index range scan.
-                    PhoneNumber.reversed_digits.startswith(tail, autoescape=True),
+            if len(folded) < MIN_INDEXED_QUERY:
+                # Too short for trigrams: the start of the text (the name) only.
+                condition = Customer.search_text.startswith(folded, autoescape=True)
+            elif self._db.is_sqlite:
+                phrase = '"' + folded.replace('"', '""') + '"'
+                condition = Customer.id.in_(
+                    text("SELECT rowid FROM customers_search WHERE customers_search MATCH :q")
+                    .bindparams(q=phrase)
+                    .columns(rowid=Integer)
                 )
-                ids = select(PhoneNumber.customer_id).where(condition).limit(limit)
-                statement = select(Customer).where(Customer.id.in_(ids))
             else:
-                statement = select(Customer).where(
-                    Customer.name.ilike(query.strip() + "%", escape="\\")
-                )
+                condition = Customer.search_text.like(like_pattern(folded), escape="\\")
+            # No ORDER BY in SQL: sorting every match of a common name would read them all.
             customers = (
-                await session.scalars(statement.order_by(Customer.name).limit(limit))
+                await session.scalars(select(Customer).where(condition).limit(limit))
             ).all()
-            return [
-                {
-                    "customer_id": c.id,
-                    "name": c.name,
-                    "company": c.name if c.kind == "company" else None,
-                    "vip": c.vip,
-                    "numbers": [{"raw": p.raw, "e164": p.e164, "kind": p.kind} for p in c.phones],
-                }
-                for c in customers
-            ]
+        ranked = sorted(
+            customers, key=lambda c: (not c.search_text.startswith(folded), c.name, c.id)
+        )
+        return [
+            {
+                "customer_id": c.id,
+                "name": c.name,
+                "company": c.name if c.kind == "company" else None,
+                "vip": c.vip,
+                "do_not_call": c.do_not_call,
+                "numbers": [{"raw": p.raw, "e164": p.e164, "kind": p.kind} for p in c.phones],
+            }
+            for c in ranked
+        ]
 
 
 class CrmCaseDesk:
@@ -280,7 +288,7 @@ def crm_panel_backends(
         users=CrmUserStore(database),
         lookup=lookup,
         pbx=pbx,
-        phonebook=CrmPhonebook(database, directory.normaliser),
+        phonebook=CrmPhonebook(database),
         cases=CrmCaseDesk(database, cases),
         history=CrmCallHistory(database),
         figures=CrmDayFigures(database),
