@@ -13,22 +13,27 @@ from typing import Any
 
 from sqlalchemy import Integer, select, text
 
-from crm_sync.cases import CaseError, CaseService, case_json
+from crm_sync.cases import CaseError, CaseService
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
-from crm_sync.models import Agent, CallRecord, Customer
+from crm_sync.models import Agent, CallRecord, Case, Customer
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from crm_sync.phonebook import MIN_INDEXED_QUERY, fold_query, like_pattern
 from crm_sync.screenpop_lookup import CrmCallerLookup
-from popup_server.app import PanelBackends
 from popup_server.auth import ROLES, Role, User
-from popup_server.call_figures import LoggedCall, day_figures
+from popup_server.call_figures import Figures, LoggedCall, day_figures
 from popup_server.ports import (
     AudioFile,
     CallRecording,
+    CaseInfo,
     CrmError,
+    LoggedCallSummary,
+    PanelBackends,
     PbxActions,
+    PhonebookEntry,
+    PhoneEntry,
     RecordingUnavailable,
+    SavedNote,
 )
 from recordings.library import RecordingLibrary, RecordingUnavailableError
 
@@ -79,7 +84,7 @@ class CrmPhonebook:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def search(self, query: str, limit: int) -> list[dict[str, Any]]:
+    async def search(self, query: str, limit: int) -> list[PhonebookEntry]:
         folded = fold_query(query)
         if not folded:
             return []
@@ -104,14 +109,14 @@ class CrmPhonebook:
             customers, key=lambda c: (not c.search_text.startswith(folded), c.name, c.id)
         )
         return [
-            {
-                "customer_id": c.id,
-                "name": c.name,
-                "company": c.name if c.kind == "company" else None,
-                "vip": c.vip,
-                "do_not_call": c.do_not_call,
-                "numbers": [{"raw": p.raw, "e164": p.e164, "kind": p.kind} for p in c.phones],
-            }
+            PhonebookEntry(
+                customer_id=c.id,
+                name=c.name,
+                company=c.name if c.kind == "company" else None,
+                vip=c.vip,
+                do_not_call=c.do_not_call,
+                numbers=tuple(PhoneEntry(p.raw, p.e164, p.kind) for p in c.phones),
+            )
             for c in ranked
         ]
 
@@ -125,7 +130,7 @@ class CrmCaseDesk:
 
     async def open_case(
         self, *, customer_id: int | None, subject: str, call_id: str | None, agent_user_id: int
-    ) -> dict[str, Any]:
+    ) -> CaseInfo:
         try:
             case = await self._cases.open_case(
                 customer_id=customer_id,
@@ -135,11 +140,16 @@ class CrmCaseDesk:
             )
         except CaseError as exc:
             raise CrmError(str(exc)) from exc
-        return case_json(case)
+        return _case_info(case)
 
-    async def find_case(self, tracking_code: str) -> dict[str, Any] | None:
+    async def find_case(self, tracking_code: str) -> CaseInfo | None:
         case = await self._cases.find_by_code(tracking_code)
-        return case_json(case) if case is not None else None
+        return _case_info(case) if case is not None else None
+
+    async def get_case(self, case_id: int) -> CaseInfo | None:
+        async with self._db.sessions() as session:
+            case = await session.get(Case, case_id)
+        return _case_info(case) if case is not None else None
 
     async def wrap_up(
         self,
@@ -150,7 +160,7 @@ class CrmCaseDesk:
         agent_user_id: int,
         note: str,
         disposition: str | None,
-    ) -> dict[str, Any]:
+    ) -> SavedNote:
         async with self._db.sessions() as session:
             record_id = await session.scalar(
                 select(CallRecord.id).where(CallRecord.call_id == call_id)
@@ -168,7 +178,19 @@ class CrmCaseDesk:
             raise CrmError(
                 f"{exc}; the call is not in the call log yet and has no customer or case"
             ) from exc
-        return {"id": saved.id}
+        return SavedNote(saved.id)
+
+
+def _case_info(case: Case) -> CaseInfo:
+    return CaseInfo(
+        id=case.id,
+        tracking_code=case.tracking_code,
+        subject=case.subject,
+        status=case.status,
+        priority=case.priority,
+        due_at=case.due_at,
+        customer_id=case.customer_id,
+    )
 
 
 class CrmCallHistory:
@@ -179,7 +201,7 @@ class CrmCallHistory:
 
     async def today(
         self, extensions: tuple[str, ...], limit: int, since: dt.datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[LoggedCallSummary]:
         if not extensions:
             return []
         async with self._db.sessions() as session:
@@ -193,17 +215,17 @@ class CrmCallHistory:
                 )
             ).all()
         return [
-            {
-                "call_id": r.call_id,
-                "started_at": r.started_at.isoformat() if r.started_at else None,
-                "caller": r.caller,
-                "customer_name": name,
-                "queue": r.queue,
-                "agent": r.agent,
-                "talk_seconds": r.talk_seconds,
-                "disposition": r.disposition,
-                "has_recording": r.recording is not None,
-            }
+            LoggedCallSummary(
+                call_id=r.call_id,
+                started_at=r.started_at,
+                caller=r.caller,
+                customer_name=name,
+                queue=r.queue,
+                agent=r.agent,
+                talk_seconds=r.talk_seconds,
+                disposition=r.disposition,
+                has_recording=r.recording is not None,
+            )
             for r, name in rows
         ]
 
@@ -218,7 +240,7 @@ class CrmDayFigures:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> dict[str, Any]:
+    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> Figures:
         async with self._db.sessions() as session:
             rows = (
                 await session.execute(

@@ -9,7 +9,6 @@ the same as an unknown one, so ids of other agents' calls cannot be probed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import re
@@ -25,18 +24,9 @@ from popup_server.auth import (
     LoginRateLimiter,
     TokenSigner,
     User,
-    UserStore,
 )
-from popup_server.ports import (
-    DISPOSITIONS,
-    CallHistory,
-    CaseDesk,
-    CrmError,
-    HubStatus,
-    PbxActionError,
-    PbxActions,
-    Phonebook,
-)
+from popup_server.ports import DISPOSITIONS, CrmError, HubStatus, PanelBackends, PbxActionError
+from popup_server.wire import decode, encode, json_response
 from popup_server.ws_agent import AgentHub
 
 logger = logging.getLogger(__name__)
@@ -50,14 +40,10 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 class ApiServices:
     """What the REST routes need; built once by :func:`popup_server.app.create_app`."""
 
-    users: UserStore
+    backends: PanelBackends
     signer: TokenSigner
     limiter: LoginRateLimiter
     hub: AgentHub
-    pbx: PbxActions
-    phonebook: Phonebook
-    cases: CaseDesk
-    history: CallHistory
     trusted_proxies: frozenset[str]
     status: HubStatus | None = None
 
@@ -88,21 +74,17 @@ def day_start(raw: str | None, now: float) -> dt.datetime:
 
 def error_response(status: int, message: str, **headers: str) -> web.Response:
     """A JSON error body ``{"error": message}``, as every API route answers failures."""
-    return web.json_response({"error": message}, status=status, headers=headers)
+    return json_response({"error": message}, status=status, headers=headers)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
-        data = await request.json()
+        data = decode(await request.text())
     except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body must be a JSON object"}),
-            content_type="application/json",
-        ) from None
+        data = None
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body must be a JSON object"}),
-            content_type="application/json",
+            text=encode({"error": "body must be a JSON object"}), content_type="application/json"
         )
     return data
 
@@ -112,6 +94,7 @@ class Api:
 
     def __init__(self, services: ApiServices) -> None:
         self._s = services
+        self._b = services.backends
 
     def routes(self) -> list[web.RouteDef]:
         """The ``/api/v1`` routes."""
@@ -152,7 +135,7 @@ class Api:
             return self._s.signer.verify(token).user
         except InvalidTokenError as exc:
             raise web.HTTPUnauthorized(
-                text=json.dumps({"error": f"unauthenticated: {exc}"}),
+                text=encode({"error": f"unauthenticated: {exc}"}),
                 content_type="application/json",
                 headers={"WWW-Authenticate": "Bearer"},
             ) from None
@@ -160,7 +143,7 @@ class Api:
     def _own_extension(self, user: User) -> str:
         if not user.extensions:
             raise web.HTTPConflict(
-                text=json.dumps({"error": "your account has no extension"}),
+                text=encode({"error": "your account has no extension"}),
                 content_type="application/json",
             )
         return user.extensions[0]
@@ -169,14 +152,14 @@ class Api:
         call = self._s.hub.pops.call_for(call_id, set(user.extensions))
         if call is None:
             raise web.HTTPNotFound(
-                text=json.dumps({"error": f"no call {call_id!r} of yours"}),
+                text=encode({"error": f"no call {call_id!r} of yours"}),
                 content_type="application/json",
             )
         return call
 
     async def health(self, request: web.Request) -> web.Response:
         # Unauthenticated for load balancers, so it says nothing beyond "up".
-        return web.json_response({"status": "ok"})
+        return json_response({"status": "ok"})
 
     async def openapi(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(OPENAPI_PATH, headers={"Content-Type": "application/json"})
@@ -193,7 +176,7 @@ class Api:
             return error_response(
                 429, "too many failed logins; try later", **{"Retry-After": str(int(wait) + 1)}
             )
-        user = await self._s.users.authenticate(username, password)
+        user = await self._b.users.authenticate(username, password)
         if user is None:
             self._s.limiter.failed(username, address)
             logger.info("login failed username=%s address=%s", username, address)
@@ -201,21 +184,19 @@ class Api:
         self._s.limiter.succeeded(username, address)
         token, expires_at = self._s.signer.issue(user)
         logger.info("login user=%s role=%s", user.username, user.role)
-        return web.json_response({"token": token, "expires_at": expires_at, "user": user.public()})
+        return json_response({"token": token, "expires_at": expires_at, "user": user.public()})
 
     async def refresh(self, request: web.Request) -> web.Response:
         user = self.user(request)
         # Re-read the account: a deactivated user or changed extensions take effect at renewal.
-        current = await self._s.users.get(user.id)
+        current = await self._b.users.get(user.id)
         if current is None:
             return error_response(401, "account no longer active")
         token, expires_at = self._s.signer.issue(current)
-        return web.json_response(
-            {"token": token, "expires_at": expires_at, "user": current.public()}
-        )
+        return json_response({"token": token, "expires_at": expires_at, "user": current.public()})
 
     async def me(self, request: web.Request) -> web.Response:
-        return web.json_response(self.user(request).public())
+        return json_response(self.user(request).public())
 
     async def hub_status(self, request: web.Request) -> web.Response:
         """The PBX link and this node, for supervisors and admins only."""
@@ -224,14 +205,14 @@ class Api:
             return error_response(403, "only supervisors and admins see the hub's status")
         body = self._s.status.status() if self._s.status is not None else {}
         body["agents_connected"] = self._s.hub.connections
-        return web.json_response(body)
+        return json_response(body)
 
     # Calls
 
     async def current_calls(self, request: web.Request) -> web.Response:
         user = self.user(request)
         pops = [m for m in self._s.hub.pops.snapshot(user.extensions) if m["type"] == "pop"]
-        return web.json_response({"calls": [m["call"] for m in pops]})
+        return json_response({"calls": [m["call"] for m in pops]})
 
     async def today_calls(self, request: web.Request) -> web.Response:
         user = self.user(request)
@@ -239,12 +220,12 @@ class Api:
             since = day_start(request.query.get("since"), time.time())
         except ValueError as exc:
             return error_response(400, str(exc))
-        calls = await self._s.history.today(user.extensions, 200, since)
-        return web.json_response({"calls": calls})
+        calls = await self._b.history.today(user.extensions, 200, since)
+        return json_response({"calls": calls})
 
     async def get_call(self, request: web.Request) -> web.Response:
         user = self.user(request)
-        return web.json_response(self._own_call(user, request.match_info["call_id"]))
+        return json_response(self._own_call(user, request.match_info["call_id"]))
 
     async def link_case(self, request: web.Request) -> web.Response:
         user = self.user(request)
@@ -254,10 +235,10 @@ class Api:
         code = str(data.get("tracking_code", "")).strip()
         if not _CODE_RE.match(code):
             return error_response(400, "tracking_code must be 4 to 16 digits")
-        case = await self._s.cases.find_case(code)
+        case = await self._b.cases.find_case(code)
         if case is None:
             return error_response(404, f"no case with tracking code {code}")
-        return web.json_response({"call_id": call_id, "case": case})
+        return json_response({"call_id": call_id, "case": case})
 
     async def open_case(self, request: web.Request) -> web.Response:
         user = self.user(request)
@@ -272,7 +253,7 @@ class Api:
         if not isinstance(subject, str) or not subject.strip() or len(subject) > 300:
             return error_response(400, "subject must be 1 to 300 characters")
         try:
-            case = await self._s.cases.open_case(
+            case = await self._b.cases.open_case(
                 customer_id=customer_id,
                 subject=subject,
                 call_id=str(call_id) if call_id is not None else None,
@@ -280,7 +261,7 @@ class Api:
             )
         except CrmError as exc:
             return error_response(400, str(exc))
-        return web.json_response(case, status=201)
+        return json_response(case, status=201)
 
     async def wrap_up(self, request: web.Request) -> web.Response:
         user = self.user(request)
@@ -299,7 +280,7 @@ class Api:
         customers = call["match"]["customers"]
         customer_id = data.get("customer_id", customers[0]["id"] if customers else None)
         try:
-            saved = await self._s.cases.wrap_up(
+            saved = await self._b.cases.wrap_up(
                 call_id=call_id,
                 customer_id=customer_id,
                 case_id=case_id,
@@ -309,7 +290,7 @@ class Api:
             )
         except CrmError as exc:
             return error_response(409, str(exc))
-        return web.json_response(saved, status=201)
+        return json_response(saved, status=201)
 
     # Phonebook and PBX actions
 
@@ -322,7 +303,7 @@ class Api:
             limit = min(max(int(request.query.get("limit", "20")), 1), 100)
         except ValueError:
             return error_response(400, "limit must be an integer")
-        return web.json_response({"entries": await self._s.phonebook.search(query, limit)})
+        return json_response({"entries": await self._b.phonebook.search(query, limit)})
 
     async def originate(self, request: web.Request) -> web.Response:
         user = self.user(request)
@@ -332,14 +313,14 @@ class Api:
         if not _DIAL_RE.match(number):
             return error_response(400, "number must be 2 to 32 digits, optionally with a leading +")
         try:
-            await self._s.pbx.originate(extension, number)
+            await self._b.pbx.originate(extension, number)
         except PbxActionError as exc:
             logger.warning(
                 "originate failed user=%s extension=%s: %s", user.username, extension, exc
             )
             return error_response(502, f"the PBX refused the call: {exc}")
         logger.info("originate user=%s extension=%s", user.username, extension)
-        return web.json_response({"extension": extension, "number": number}, status=202)
+        return json_response({"extension": extension, "number": number}, status=202)
 
     async def queue_pause(self, request: web.Request) -> web.Response:
         user = self.user(request)
@@ -357,11 +338,11 @@ class Api:
         ):
             return error_response(400, "queue must be a queue name")
         try:
-            await self._s.pbx.queue_pause(extension, paused, reason, queue)
+            await self._b.pbx.queue_pause(extension, paused, reason, queue)
         except PbxActionError as exc:
             return error_response(502, f"the PBX refused: {exc}")
-        return web.json_response({"extension": extension, "paused": paused, "queue": queue})
+        return json_response({"extension": extension, "paused": paused, "queue": queue})
 
     async def dispositions(self, request: web.Request) -> web.Response:
         self.user(request)
-        return web.json_response({"dispositions": list(DISPOSITIONS)})
+        return json_response({"dispositions": list(DISPOSITIONS)})

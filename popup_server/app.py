@@ -12,32 +12,25 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from cti.bus import EventBus
-from cti.screenpop import CallerLookup, ScreenPops
+from cti.screenpop import ScreenPops
 from popup_server.api import Api, ApiServices
-from popup_server.auth import LoginRateLimiter, TokenSigner, UserStore
+from popup_server.auth import LoginRateLimiter, TokenSigner
 from popup_server.pop_feed import PopFeed
-from popup_server.ports import (
-    CallHistory,
-    CaseDesk,
-    DayFigures,
-    HubStatus,
-    PbxActions,
-    Phonebook,
-    Recordings,
-)
+from popup_server.ports import HubStatus, PanelBackends
 from popup_server.recordings_api import RecordingsApi
 from popup_server.settings import PopupConfig
 from popup_server.supervisor_api import SupervisorApi
 from popup_server.ws_agent import AgentHub, AgentSocketHandler
 from popup_server.ws_handshake import SocketGate
 from popup_server.ws_supervisor import SupervisorHub, SupervisorSocketHandler
+
+__all__ = ["FEED_KEY", "HUB_KEY", "SIGNER_KEY", "PanelBackends", "create_app", "start_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +46,6 @@ _CSP = (
     "media-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PanelBackends:
-    """The hub's parts the panel server talks to (see :mod:`popup_server.ports`)."""
-
-    users: UserStore
-    lookup: CallerLookup
-    pbx: PbxActions
-    phonebook: Phonebook
-    cases: CaseDesk
-    history: CallHistory
-    figures: DayFigures | None = None
-    """Today's figures for the wallboard; None: its counts start from zero."""
-    recordings: Recordings | None = None
-    """Calls' recordings; None: every recording answers 404."""
 
 
 def allowed_origins(config: PopupConfig) -> frozenset[str]:
@@ -123,14 +100,10 @@ def create_app(
     app[SIGNER_KEY] = signer
     api = Api(
         ApiServices(
-            users=backends.users,
+            backends=backends,
             signer=signer,
             limiter=LoginRateLimiter(config.login_max_failures, config.login_window_seconds),
             hub=hub,
-            pbx=backends.pbx,
-            phonebook=backends.phonebook,
-            cases=backends.cases,
-            history=backends.history,
             trusted_proxies=frozenset(config.trusted_proxies),
             status=status,
         )

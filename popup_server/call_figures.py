@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +49,41 @@ def _percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-def day_figures(calls: Iterable[LoggedCall], sla_seconds: int) -> dict[str, Any]:
-    """``{"queues": [...], "agents": [...]}``, each sorted by name; JSON-ready."""
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """One queue's day (see the module's docstring for what each figure counts)."""
+
+    queue: str
+    offered: int
+    answered: int
+    abandoned: int
+    answered_in_sla: int
+    sla_percent: float | None
+    abandon_percent: float | None
+    avg_wait_seconds: float | None
+    avg_talk_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFigures:
+    """One answering extension's day."""
+
+    agent: str
+    answered: int
+    talk_seconds: int
+    avg_talk_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A day's figures, queues and agents each sorted by name."""
+
+    queues: tuple[QueueFigures, ...]
+    agents: tuple[AgentFigures, ...]
+
+
+def day_figures(calls: Iterable[LoggedCall], sla_seconds: int) -> Figures:
+    """The figures of ``calls`` per queue and per answering agent."""
     queues: dict[str, _Tally] = {}
     agents: dict[str, _Tally] = {}
     for call in calls:
@@ -72,28 +104,28 @@ def day_figures(calls: Iterable[LoggedCall], sla_seconds: int) -> dict[str, Any]
             mine.answered += 1
             if call.talk_seconds is not None:
                 mine.talks.append(call.talk_seconds)
-    return {
-        "queues": [
-            {
-                "queue": name,
-                "offered": t.offered,
-                "answered": t.answered,
-                "abandoned": t.abandoned,
-                "answered_in_sla": t.answered_in_sla,
-                "sla_percent": _percent(t.answered_in_sla, t.offered),
-                "abandon_percent": _percent(t.abandoned, t.offered),
-                "avg_wait_seconds": _mean(t.waits),
-                "avg_talk_seconds": _mean(t.talks),
-            }
+    return Figures(
+        queues=tuple(
+            QueueFigures(
+                queue=name,
+                offered=t.offered,
+                answered=t.answered,
+                abandoned=t.abandoned,
+                answered_in_sla=t.answered_in_sla,
+                sla_percent=_percent(t.answered_in_sla, t.offered),
+                abandon_percent=_percent(t.abandoned, t.offered),
+                avg_wait_seconds=_mean(t.waits),
+                avg_talk_seconds=_mean(t.talks),
+            )
             for name, t in sorted(queues.items())
-        ],
-        "agents": [
-            {
-                "agent": extension,
-                "answered": t.answered,
-                "talk_seconds": sum(t.talks),
-                "avg_talk_seconds": _mean(t.talks),
-            }
+        ),
+        agents=tuple(
+            AgentFigures(
+                agent=extension,
+                answered=t.answered,
+                talk_seconds=sum(t.talks),
+                avg_talk_seconds=_mean(t.talks),
+            )
             for extension, t in sorted(agents.items())
-        ],
-    }
+        ),
+    )

@@ -1,10 +1,12 @@
 """What the panel server needs from the rest of the hub, as interfaces.
 
 The daemon wires real implementations (the AMI link for :class:`PbxActions`,
-``crm_sync`` for the others: :mod:`ctihub.panel_backend`); tests about the
-server alone and the benchmark use the in-memory stand-ins in
-``tests/popup_server/memory_backend.py``. Every value crossing these
-interfaces is JSON-ready (dicts of str/int/float/bool/None, ISO dates).
+``crm_sync`` for the others: :mod:`ctihub.panel_backend`) into one
+:class:`PanelBackends`; tests about the server alone and the benchmark use the
+in-memory stand-ins in ``tests/popup_server/memory_backend.py``. Every value
+crossing these interfaces is a typed, frozen value (dates as ``datetime``);
+the server turns them into JSON at its edge, in one place
+(:mod:`popup_server.wire`), so no backend decides what the browser sees.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from cti.screenpop import CallerLookup
+from popup_server.auth import UserStore
+from popup_server.call_figures import Figures
 
 
 class PbxActionError(Exception):
@@ -37,12 +43,54 @@ class CrmError(Exception):
     """A CRM request was refused (unknown case, bad input); the message is shown to the agent."""
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneEntry:
+    """One of a customer's numbers: as entered, in E.164 (None if unparseable), its kind."""
+
+    raw: str
+    e164: str | None
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhonebookEntry:
+    """A customer found in the phonebook, with the numbers to click."""
+
+    customer_id: int
+    name: str
+    company: str | None
+    vip: bool
+    do_not_call: bool
+    """The customer asked not to be called: the panel warns before dialing."""
+    numbers: tuple[PhoneEntry, ...]
+
+
 class Phonebook(Protocol):
     """Customer search for click-to-call."""
 
-    async def search(self, query: str, limit: int) -> list[dict[str, Any]]:
-        """Entries ``{customer_id, name, company, vip, numbers: [{raw, e164, kind}]}``."""
+    async def search(self, query: str, limit: int) -> list[PhonebookEntry]:
+        """Customers with ``query`` (taken literally) in their name, account or number."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class CaseInfo:
+    """A case file as the panel shows it."""
+
+    id: int
+    tracking_code: str
+    subject: str
+    status: str
+    priority: str
+    due_at: dt.datetime | None
+    customer_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedNote:
+    """A wrap-up note once stored."""
+
+    id: int
 
 
 class CaseDesk(Protocol):
@@ -50,12 +98,16 @@ class CaseDesk(Protocol):
 
     async def open_case(
         self, *, customer_id: int | None, subject: str, call_id: str | None, agent_user_id: int
-    ) -> dict[str, Any]:
-        """Open a case: ``{id, tracking_code, subject, status, due_at}``."""
+    ) -> CaseInfo:
+        """Open a case; raises :class:`CrmError` for an unknown customer or empty subject."""
         ...
 
-    async def find_case(self, tracking_code: str) -> dict[str, Any] | None:
+    async def find_case(self, tracking_code: str) -> CaseInfo | None:
         """The case with this tracking code, or None."""
+        ...
+
+    async def get_case(self, case_id: int) -> CaseInfo | None:
+        """The case with this id, or None."""
         ...
 
     async def wrap_up(
@@ -67,9 +119,24 @@ class CaseDesk(Protocol):
         agent_user_id: int,
         note: str,
         disposition: str | None,
-    ) -> dict[str, Any]:
-        """Record the agent's note and disposition code for a call: ``{id}``."""
+    ) -> SavedNote:
+        """Record the agent's note and disposition code for a call."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedCallSummary:
+    """A call of the agent's day, from the call log."""
+
+    call_id: str
+    started_at: dt.datetime | None
+    caller: str | None
+    customer_name: str | None
+    queue: str | None
+    agent: str | None
+    talk_seconds: int | None
+    disposition: str
+    has_recording: bool
 
 
 class CallHistory(Protocol):
@@ -77,7 +144,7 @@ class CallHistory(Protocol):
 
     async def today(
         self, extensions: tuple[str, ...], limit: int, since: dt.datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[LoggedCallSummary]:
         """Calls since ``since`` (the agent's local midnight) of ``extensions``, newest first."""
         ...
 
@@ -85,8 +152,8 @@ class CallHistory(Protocol):
 class DayFigures(Protocol):
     """A day's figures per queue and per agent, from the call log (the wallboard's start)."""
 
-    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> dict[str, Any]:
-        """Calls started at or after ``since``: ``{"queues": [...], "agents": [...]}``.
+    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> Figures:
+        """Calls started at or after ``since``, per queue and per agent.
 
         Computed by :func:`popup_server.call_figures.day_figures`; no customer data.
         """
@@ -108,7 +175,7 @@ DISPOSITIONS: tuple[str, ...] = (
 class HubStatus(Protocol):
     """The hub's own health, for supervisors and admins (``GET /api/v1/status``)."""
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         """JSON-ready: this node, the PBX link, the bus. No customer data."""
 
 
@@ -147,3 +214,19 @@ class Recordings(Protocol):
         Raises :class:`RecordingUnavailable` (not on disk, refused).
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class PanelBackends:
+    """The hub's parts the panel server talks to, built once by the composition root."""
+
+    users: UserStore
+    lookup: CallerLookup
+    pbx: PbxActions
+    phonebook: Phonebook
+    cases: CaseDesk
+    history: CallHistory
+    figures: DayFigures | None = None
+    """Today's figures for the wallboard; None: its counts start from zero."""
+    recordings: Recordings | None = None
+    """Calls' recordings; None: every recording answers 404."""

@@ -11,7 +11,6 @@ or 416 for a range outside the file), which is what lets a browser's
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from aiohttp import web
 from cti.screenpop import ScreenPops
 from popup_server.auth import User
 from popup_server.ports import CallRecording, Recordings, RecordingUnavailable
+from popup_server.wire import encode
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ _SUFFIX_BY_TYPE = {"audio/wav": ".wav", "audio/mpeg": ".mp3", "audio/ogg": ".ogg
 
 
 def _not_found(message: str) -> web.HTTPNotFound:
-    return web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
+    return web.HTTPNotFound(text=encode({"error": message}), content_type="application/json")
 
 
 class RecordingsApi:

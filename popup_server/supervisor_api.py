@@ -18,8 +18,10 @@ from aiohttp import web
 
 from popup_server.api import day_start, error_response
 from popup_server.auth import User
+from popup_server.call_figures import Figures
 from popup_server.ports import DayFigures
 from popup_server.settings import PopupConfig
+from popup_server.wire import json_response
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +64,13 @@ class SupervisorApi:
         except ValueError as exc:
             return error_response(400, str(exc))
         sla = self._config.wallboard_sla_seconds
-        body = (
+        figures = (
             await self._figures.day_figures(since, sla)
             if self._figures is not None
-            else {"queues": [], "agents": []}
+            else Figures(queues=(), agents=())
         )
         logger.debug("wallboard figures user=%s since=%s", user.username, since.isoformat())
-        return web.json_response(
+        return json_response(
             {
                 "since": since.isoformat(),
                 "as_of": now,
@@ -77,6 +79,7 @@ class SupervisorApi:
                     "sla_target_percent": self._config.wallboard_sla_target_percent,
                     "max_wait_seconds": self._config.wallboard_max_wait_seconds,
                 },
-                **body,
+                "queues": figures.queues,
+                "agents": figures.agents,
             }
         )

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -38,6 +37,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from cti.events import PbxLinkChanged
 from cti.screenpop import POP_SCHEMA_VERSION, Outgoing, ScreenPops
 from popup_server.auth import InvalidTokenError, User
+from popup_server.wire import decode, encode
 from popup_server.ws_handshake import (
     CLOSE_FORBIDDEN,
     CLOSE_TOO_SLOW,
@@ -49,11 +49,6 @@ from popup_server.ws_handshake import (
 logger = logging.getLogger(__name__)
 
 _QUEUE_LIMIT = 1000
-
-
-def encode(message: dict[str, Any]) -> str:
-    """The one JSON encoding of a message (compact, UTF-8 kept readable)."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
 def pbx_link_message(event: PbxLinkChanged) -> dict[str, Any]:
@@ -264,7 +259,7 @@ class AgentSocketHandler:
             if message.type != WSMsgType.TEXT:
                 continue
             try:
-                data = json.loads(message.data)
+                data = decode(message.data)
                 kind = data.get("type") if isinstance(data, dict) else None
             except ValueError:
                 kind = None

@@ -10,7 +10,6 @@ socket is closed with :data:`CLOSE_UNAUTHENTICATED`.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from cti.screenpop import POP_SCHEMA_VERSION
 from popup_server.auth import InvalidTokenError, TokenClaims, TokenSigner, User
+from popup_server.wire import decode
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def authenticate_socket(
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"first message must be auth")
         return None
     try:
-        data = json.loads(message.data)
+        data = decode(message.data)
         if not isinstance(data, dict) or data.get("type") != "auth":
             raise InvalidTokenError("first message must be {'type': 'auth', 'token': ...}")
         return signer.verify(data.get("token"))

@@ -36,7 +36,8 @@ from cti.events import (
     QueueMemberRemoved,
 )
 from cti.screenpop import POP_SCHEMA_VERSION
-from popup_server.ws_agent import AgentConnection, encode, pbx_link_message
+from popup_server.wire import encode
+from popup_server.ws_agent import AgentConnection, pbx_link_message
 from popup_server.ws_handshake import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,

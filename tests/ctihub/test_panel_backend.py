@@ -19,6 +19,7 @@ from crm_sync.settings import DatabaseConfig
 from ctihub.panel_backend import crm_panel_backends
 from ctihub.settings import Settings, phone_normaliser
 from popup_server.app import PanelBackends
+from popup_server.call_figures import QueueFigures
 from popup_server.ports import CrmError
 from tests.popup_server.memory_backend import RecordingPbx
 
@@ -84,9 +85,9 @@ async def test_national_form_of_the_number_finds_the_same_customer(crm: Crm) -> 
 
 async def test_phonebook_by_name_prefix_and_by_last_digits(crm: Crm) -> None:
     by_name = await crm.backends.phonebook.search("Laleh", 10)
-    assert [e["name"] for e in by_name] == ["Laleh Farahani"]
+    assert [e.name for e in by_name] == ["Laleh Farahani"]
     by_digits = await crm.backends.phonebook.search("77665544", 10)
-    assert "Laleh Farahani" in [e["name"] for e in by_digits]
+    assert "Laleh Farahani" in [e.name for e in by_digits]
 
 
 async def test_case_opened_during_a_call_then_wrap_up_note_on_it(crm: Crm) -> None:
@@ -97,17 +98,19 @@ async def test_case_opened_during_a_call_then_wrap_up_note_on_it(crm: Crm) -> No
     case = await crm.backends.cases.open_case(
         customer_id=customer_id, subject="Router", call_id="c-1", agent_user_id=user.id
     )
-    assert len(case["tracking_code"]) == 8
-    assert await crm.backends.cases.find_case(case["tracking_code"]) == case
+    assert len(case.tracking_code) == 8
+    assert case.customer_id == customer_id
+    assert await crm.backends.cases.find_case(case.tracking_code) == case
+    assert await crm.backends.cases.get_case(case.id) == case
     saved = await crm.backends.cases.wrap_up(
         call_id="c-1",
         customer_id=None,
-        case_id=case["id"],
+        case_id=case.id,
         agent_user_id=user.id,
         note="done",
         disposition="resolved",
     )
-    assert saved["id"] > 0
+    assert saved.id > 0
     with pytest.raises(CrmError, match="not in the call log"):
         await crm.backends.cases.wrap_up(
             call_id="c-2",
@@ -144,20 +147,20 @@ async def test_day_figures_come_from_todays_call_records(crm: Crm) -> None:
             )
     assert crm.backends.figures is not None
     figures = await crm.backends.figures.day_figures(now - dt.timedelta(hours=2), 20)
-    assert figures["queues"] == [
-        {
-            "queue": "support",
-            "offered": 3,
-            "answered": 2,
-            "abandoned": 1,
-            "answered_in_sla": 1,
-            "sla_percent": 33.3,
-            "abandon_percent": 33.3,
-            "avg_wait_seconds": 18.5,
-            "avg_talk_seconds": 60.0,
-        }
-    ]
-    assert [(a["agent"], a["answered"], a["talk_seconds"]) for a in figures["agents"]] == [
+    assert figures.queues == (
+        QueueFigures(
+            queue="support",
+            offered=3,
+            answered=2,
+            abandoned=1,
+            answered_in_sla=1,
+            sla_percent=33.3,
+            abandon_percent=33.3,
+            avg_wait_seconds=18.5,
+            avg_talk_seconds=60.0,
+        ),
+    )
+    assert [(a.agent, a.answered, a.talk_seconds) for a in figures.agents] == [
         ("1001", 1, 90),
         ("1002", 1, 30),
     ]
@@ -178,4 +181,4 @@ async def test_todays_calls_of_an_agent_from_the_call_log(crm: Crm) -> None:
                 )
             )
     calls = await crm.backends.history.today(("1001",), 50, since)
-    assert [c["call_id"] for c in calls] == ["new"]
+    assert [c.call_id for c in calls] == ["new"]

@@ -1,9 +1,18 @@
-"""A panel server on an ephemeral port with an in-memory CRM, users 1001-1003 and a LocalBus."""
+"""A panel server on an ephemeral port over the real backend, users 1001-1003 and a LocalBus.
+
+The ``server`` fixture serves ``ctihub.panel_backend`` over ``crm_sync`` on a
+fresh database of each kind (SQLite, PostgreSQL: the ``database_url``
+fixture), seeded with the customers behind the recorded traces. The
+in-memory stand-ins (:mod:`tests.popup_server.memory_backend`) remain for
+tests about the server alone (the bus feed, the live simulator stack).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import datetime as dt
 import json
 import os
 from collections.abc import AsyncIterator
@@ -14,11 +23,21 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import select, text
 
+from crm_sync.cases import CaseService
+from crm_sync.customers import phone_row
+from crm_sync.db import Database
+from crm_sync.matching import CallerDirectory
+from crm_sync.models import Agent, CallRecord, Case, Contract, Customer, Note
 from crm_sync.passwords import hash_password
+from crm_sync.phones import PhoneNormaliser
+from crm_sync.screenpop_lookup import CrmCallerLookup
+from crm_sync.settings import CrmConfig, DatabaseConfig
 from cti.bus import LocalBus
 from cti.events import Event
 from cti.replay import read_transcript, replay_events
+from ctihub.panel_backend import crm_panel_backends
 from popup_server.app import FEED_KEY, PanelBackends, create_app, start_server
 from popup_server.auth import User
 from popup_server.ports import PbxActions, Recordings
@@ -91,16 +110,97 @@ def demo_crm() -> MemoryCrm:
     return crm
 
 
+USERS = (
+    ("ali", "Ali Rezaei", "1001", "agent"),
+    ("sara", "Sara Ahmadi", "1002", "agent"),
+    ("reza", "Reza Karimi", "1003", "agent"),
+    ("maryam", "Maryam Hosseini", None, "supervisor"),
+)
+"""Panel users (ids 1 to 4 in this order), each with :data:`PASSWORD`."""
+GOLD_CONTRACT_ENDS = dt.date(2099, 3, 20)
+"""Nasrin Tehrani's contract: active for as long as these tests live."""
+TRACE_CASE_CODE = "40012345"
+"""Nasrin Tehrani's open case, owned by sara (1002)."""
+
+
+async def seed_crm(database: Database, password_hash: str) -> None:
+    """The users and the customers behind the recorded traces, as :func:`demo_crm` holds them:
+    Nasrin Tehrani (id 1, VIP, active Gold contract, case :data:`TRACE_CASE_CODE`) on
+    +98 21 8877 6655 and Laleh Farahani (id 2, expired contract) on +982177665544."""
+    normaliser = PhoneNormaliser()
+    async with database.sessions() as session:
+        agents = [
+            Agent(id=i, username=u, name=n, extension=e, role=r, password_hash=password_hash)
+            for i, (u, n, e, r) in enumerate(USERS, start=1)
+        ]
+        session.add_all(agents)
+        nasrin = Customer(
+            id=1,
+            name="Nasrin Tehrani",
+            kind="person",
+            vip=True,
+            language="fa",
+            address="تهران، خیابان ولیعصر ۱۲",
+        )
+        nasrin.phones.append(phone_row(normaliser, "+98 21 8877 6655"))
+        nasrin.contracts.append(
+            Contract(plan="Gold", starts_on=dt.date(2025, 3, 21), ends_on=GOLD_CONTRACT_ENDS)
+        )
+        laleh = Customer(
+            id=2, name="Laleh Farahani", kind="person", language="en", address="Tehran, Vanak Sq."
+        )
+        laleh.phones.append(phone_row(normaliser, "+982177665544"))
+        laleh.contracts.append(
+            Contract(plan="Basic", starts_on=dt.date(2025, 1, 1), ends_on=dt.date(2026, 1, 1))
+        )
+        session.add_all([nasrin, laleh])
+        await session.flush()
+        session.add(
+            Case(
+                id=11,
+                tracking_code=TRACE_CASE_CODE,
+                customer_id=1,
+                subject="قطعی اینترنت",
+                status="open",
+                priority="high",
+                owner_agent_id=2,
+                due_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=24),
+            )
+        )
+        await session.commit()
+    if database.engine.dialect.name == "postgresql":
+        # Rows were given their ids: move the sequences past them.
+        async with database.engine.begin() as connection:
+            for table in ("agents", "customers", "cases"):
+                await connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
+
+
 @dataclass
 class PanelServer:
-    """A running panel server and its parts."""
+    """A running panel server over the real backend, and its database."""
 
     url: str
     app: web.Application
     bus: LocalBus
-    crm: MemoryCrm
+    database: Database
     pbx: RecordingPbx
-    users: InMemoryUserStore
+
+    async def log_call(self, **fields: Any) -> None:
+        """Write a call record as the call log would (``call_id`` and ``started_at`` needed)."""
+        values: dict[str, Any] = {"direction": "inbound", "disposition": "answered", **fields}
+        async with self.database.sessions() as session:
+            session.add(CallRecord(**values))
+            await session.commit()
+
+    async def notes(self) -> list[Note]:
+        """Every note written, oldest first."""
+        async with self.database.sessions() as session:
+            return list((await session.scalars(select(Note).order_by(Note.id))).all())
 
     @property
     def ws_url(self) -> str:
@@ -178,25 +278,43 @@ def crm_backends(
 
 @contextlib.asynccontextmanager
 async def serve_panel(
-    password_hash: str, recordings: Recordings | None = None
+    password_hash: str,
+    database_url: str,
+    recordings: Recordings | None = None,
+    **http: Any,
 ) -> AsyncIterator[PanelServer]:
-    """A panel server on an ephemeral port over the demo CRM, a recording PBX and a local bus."""
-    crm = demo_crm()
+    """A panel server on an ephemeral port over ``ctihub.panel_backend`` on the (migrated,
+    empty) database at ``database_url``, seeded by :func:`seed_crm`; a recording PBX and a
+    local bus. ``recordings`` replaces the backend's (none by default); ``http``: further
+    ``[http]`` settings."""
+    database = Database(DatabaseConfig(url=database_url))
+    await seed_crm(database, password_hash)
+    crm_config = CrmConfig()
+    directory = CallerDirectory.for_database(database, PhoneNormaliser(), crm_config)
+    cases = CaseService(database, crm_config)
     pbx = RecordingPbx()
-    users = make_users(password_hash)
+    backends = crm_panel_backends(
+        database, directory, cases, CrmCallerLookup(directory, cases, database), pbx
+    )
+    if recordings is not None:
+        backends = dataclasses.replace(backends, recordings=recordings)
     bus = LocalBus(retention=1000)
-    app = create_app(make_config(), crm_backends(crm, users, pbx, recordings), bus=bus)
+    app = create_app(make_config(**http), backends, bus=bus)
     runner, port = await start_server(app, "127.0.0.1", 0)
     try:
-        yield PanelServer(f"http://127.0.0.1:{port}", app, bus, crm, pbx, users)
+        yield PanelServer(f"http://127.0.0.1:{port}", app, bus, database, pbx)
     finally:
         await runner.cleanup()
         await bus.close()
+        await cases.close()
+        await directory.close()
+        await database.dispose()
 
 
 @pytest.fixture
-async def server(password_hash: str) -> AsyncIterator[PanelServer]:
-    async with serve_panel(password_hash) as panel:
+async def server(password_hash: str, database_url: str) -> AsyncIterator[PanelServer]:
+    """The panel over the real backend, once on SQLite and once on PostgreSQL."""
+    async with serve_panel(password_hash, database_url) as panel:
         yield panel
 
 

@@ -15,8 +15,18 @@ from typing import Any
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from cti.screenpop import CallerInfo
 from popup_server.auth import User
-from popup_server.call_figures import LoggedCall, day_figures
-from popup_server.ports import AudioFile, CallRecording, CrmError, RecordingUnavailable
+from popup_server.call_figures import Figures, LoggedCall, day_figures
+from popup_server.ports import (
+    AudioFile,
+    CallRecording,
+    CaseInfo,
+    CrmError,
+    LoggedCallSummary,
+    PhonebookEntry,
+    PhoneEntry,
+    RecordingUnavailable,
+    SavedNote,
+)
 from recordings.library import RecordingLibrary, RecordingUnavailableError
 
 
@@ -30,7 +40,9 @@ class MemoryCrm:
 
     customers: dict[int, dict[str, Any]] = field(default_factory=dict)
     by_number: dict[str, list[int]] = field(default_factory=dict)
-    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pop_cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Cases in the screen pop's form (with the owner's extension), by tracking code."""
+    cases: dict[int, CaseInfo] = field(default_factory=dict)
     notes: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -46,7 +58,16 @@ class MemoryCrm:
             if key:
                 self.by_number.setdefault(key, []).append(customer_id)
         for case in stored["open_cases"]:
-            self.cases[case["tracking_code"]] = {**case, "customer_id": customer_id}
+            self.pop_cases[case["tracking_code"]] = {**case, "customer_id": customer_id}
+            self.cases[case["id"]] = CaseInfo(
+                id=case["id"],
+                tracking_code=case["tracking_code"],
+                subject=case["subject"],
+                status=case["status"],
+                priority=case["priority"],
+                due_at=dt.datetime.fromisoformat(case["due_at"]) if case.get("due_at") else None,
+                customer_id=customer_id,
+            )
         return customer_id
 
     # CallerLookup
@@ -61,27 +82,28 @@ class MemoryCrm:
         return CallerInfo(number, key, "matched" if found else "unknown", found)
 
     async def case_by_code(self, code: str) -> Mapping[str, Any] | None:
-        return self.cases.get(code)
+        return self.pop_cases.get(code)
 
     # Phonebook
 
-    async def search(self, query: str, limit: int) -> list[dict[str, Any]]:
+    async def search(self, query: str, limit: int) -> list[PhonebookEntry]:
         wanted = query.strip().lower()
         digits = "".join(ch for ch in wanted if ch.isdigit())
         out = []
         for customer in self.customers.values():
             numbers = customer["phones"]
-            if wanted in str(customer.get("name", "")).lower() or (
-                digits and any(digits in (p["e164"] or "") for p in numbers)
+            if str(customer.get("name", "")).lower().startswith(wanted) or (
+                digits and any((p["e164"] or "").endswith(digits) for p in numbers)
             ):
                 out.append(
-                    {
-                        "customer_id": customer["id"],
-                        "name": customer.get("name"),
-                        "company": customer.get("company"),
-                        "vip": bool(customer.get("vip")),
-                        "numbers": numbers,
-                    }
+                    PhonebookEntry(
+                        customer_id=customer["id"],
+                        name=str(customer.get("name")),
+                        company=customer.get("company"),
+                        vip=bool(customer.get("vip")),
+                        do_not_call=bool(customer.get("do_not_call")),
+                        numbers=tuple(PhoneEntry(p["raw"], p["e164"], p["kind"]) for p in numbers),
+                    )
                 )
             if len(out) >= limit:
                 break
@@ -91,29 +113,29 @@ class MemoryCrm:
 
     async def open_case(
         self, *, customer_id: int | None, subject: str, call_id: str | None, agent_user_id: int
-    ) -> dict[str, Any]:
+    ) -> CaseInfo:
         if not subject.strip():
             raise CrmError("a case needs a subject")
         if customer_id is not None and customer_id not in self.customers:
             raise CrmError(f"no customer with id {customer_id}")
         case_id = next(self._ids)
-        code = f"{7000000 + case_id:07d}"
-        due = dt.datetime.now(dt.UTC) + dt.timedelta(hours=48)
-        case = {
-            "id": case_id,
-            "tracking_code": code,
-            "subject": subject.strip(),
-            "status": "open",
-            "priority": "normal",
-            "due_at": due.isoformat(),
-            "customer_id": customer_id,
-            "call_id": call_id,
-        }
-        self.cases[code] = case
+        case = CaseInfo(
+            id=case_id,
+            tracking_code=f"{70000000 + case_id:08d}",
+            subject=subject.strip(),
+            status="open",
+            priority="normal",
+            due_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=48),
+            customer_id=customer_id,
+        )
+        self.cases[case_id] = case
         return case
 
-    async def find_case(self, tracking_code: str) -> dict[str, Any] | None:
-        return self.cases.get(tracking_code)
+    async def find_case(self, tracking_code: str) -> CaseInfo | None:
+        return next((c for c in self.cases.values() if c.tracking_code == tracking_code), None)
+
+    async def get_case(self, case_id: int) -> CaseInfo | None:
+        return self.cases.get(case_id)
 
     async def wrap_up(
         self,
@@ -124,7 +146,7 @@ class MemoryCrm:
         agent_user_id: int,
         note: str,
         disposition: str | None,
-    ) -> dict[str, Any]:
+    ) -> SavedNote:
         note_id = next(self._ids)
         self.notes.append(
             {
@@ -137,15 +159,25 @@ class MemoryCrm:
                 "disposition": disposition,
             }
         )
-        return {"id": note_id}
+        return SavedNote(note_id)
 
     # CallHistory
 
     async def today(
         self, extensions: tuple[str, ...], limit: int, since: dt.datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[LoggedCallSummary]:
         mine = [
-            c
+            LoggedCallSummary(
+                call_id=c["call_id"],
+                started_at=dt.datetime.fromisoformat(str(c["started_at"])),
+                caller=c.get("caller"),
+                customer_name=c.get("customer_name"),
+                queue=c.get("queue"),
+                agent=c.get("agent"),
+                talk_seconds=c.get("talk_seconds"),
+                disposition=str(c.get("disposition", "answered")),
+                has_recording=bool(c.get("recording")),
+            )
             for c in self.calls
             if c.get("agent") in extensions
             and dt.datetime.fromisoformat(str(c["started_at"])) >= since
@@ -154,7 +186,7 @@ class MemoryCrm:
 
     # DayFigures
 
-    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> dict[str, Any]:
+    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> Figures:
         """Over ``calls`` whose ISO ``started_at`` is at or after ``since``."""
         today = (
             LoggedCall(

@@ -104,8 +104,8 @@ async def test_case_opened_during_a_call_and_wrap_up_saved(server: PanelServer) 
         body={"note": "replaced router", "disposition": "resolved", "case_id": case["id"]},
     )
     assert status == 201
-    assert server.crm.notes[-1]["disposition"] == "resolved"
-    assert server.crm.notes[-1]["customer_id"] == 1
+    note = (await server.notes())[-1]
+    assert (note.body, note.disposition, note.customer_id) == ("replaced router", "resolved", 1)
     status, _ = await call_api(
         server, "POST", "/calls/1795392474.0/wrapup", body={"disposition": "bogus"}
     )
@@ -159,7 +159,7 @@ async def test_todays_calls_start_at_the_agents_own_midnight(server: PanelServer
         ("after", "1001", local_midnight + dt.timedelta(minutes=1)),
         ("not-mine", "1002", local_midnight + dt.timedelta(minutes=2)),
     ]:
-        server.crm.calls.append({"call_id": call_id, "agent": agent, "started_at": at.isoformat()})
+        await server.log_call(call_id=call_id, agent=agent, started_at=at)
 
     since = int(local_midnight.timestamp())
     status, body = await call_api(server, "GET", f"/calls/today?since={since}")

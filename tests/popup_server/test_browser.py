@@ -58,8 +58,8 @@ async def test_agent_logs_in_gets_a_pop_dials_from_phonebook_and_reads_persian(
         await pop.locator(".case-form input[name=subject]").fill("Router keeps rebooting")
         await pop.locator(".case-form button").click()
         await expect(pop.locator(".case-result")).to_have_class("case-result code-big")
-        code = next(iter(c for c in crm.cases.values() if c["subject"].startswith("Router")))
-        await expect(pop.locator(".case-result")).to_contain_text(code["tracking_code"])
+        case = next(c for c in crm.cases.values() if c.subject.startswith("Router"))
+        await expect(pop.locator(".case-result")).to_contain_text(case.tracking_code)
         await pop.screenshot(path=str(artifact("pop_en.png")))
 
         # Pause with a reason: the QueuePause reaches the PBX and comes back as state.

@@ -69,8 +69,10 @@ async def recordings(monitor: Path) -> MemoryRecordings:
 
 
 @pytest.fixture
-async def server(password_hash: str, recordings: MemoryRecordings) -> AsyncIterator[PanelServer]:
-    async with serve_panel(password_hash, recordings) as panel:
+async def server(
+    password_hash: str, database_url: str, recordings: MemoryRecordings
+) -> AsyncIterator[PanelServer]:
+    async with serve_panel(password_hash, database_url, recordings) as panel:
         yield panel
 
 
@@ -197,9 +199,9 @@ async def test_the_transcoded_copy_is_served_and_the_original_on_request(
 
 
 async def test_without_recordings_configured_every_recording_is_404(
-    password_hash: str,
+    password_hash: str, database_url: str
 ) -> None:
-    async with serve_panel(password_hash) as server:
+    async with serve_panel(password_hash, database_url) as server:
         assert (await fetch(server, "1795392474.0", "maryam"))[0] == 404
 
 
@@ -256,18 +258,14 @@ async def test_many_concurrent_range_requests_all_get_their_bytes(server: PanelS
 async def test_agent_plays_a_recording_from_todays_calls_in_chromium(
     server: PanelServer, browser: Browser
 ) -> None:
-    today = dt.datetime.now(dt.UTC).isoformat()
-    server.crm.calls.append(
-        {
-            "call_id": "1795392474.0",
-            "started_at": today,
-            "caller": "+982188776655",
-            "customer_name": "Nasrin Tehrani",
-            "agent": "1001",
-            "talk_seconds": 9,
-            "disposition": "answered",
-            "has_recording": True,
-        }
+    await server.log_call(
+        call_id="1795392474.0",
+        started_at=dt.datetime.now(dt.UTC),
+        caller="+982188776655",
+        customer_id=1,
+        agent="1001",
+        talk_seconds=9,
+        recording=f"{SPOOL}/{INBOUND}",
     )
     page = await browser.new_page()
     await page.goto(server.url + "/")

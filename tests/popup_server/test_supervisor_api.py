@@ -24,7 +24,7 @@ def logged(
     started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
     return {
         "call_id": f"c{minutes_ago}",
-        "started_at": started.isoformat(),
+        "started_at": started,
         "queue": queue,
         "agent": agent,
         "disposition": disposition,
@@ -58,7 +58,7 @@ async def test_figures_need_a_supervisor_token(server: PanelServer) -> None:
 
 
 async def test_figures_count_todays_calls_per_queue_and_agent(server: PanelServer) -> None:
-    server.crm.calls += [
+    for call in [
         logged(50, "support", "1001", "answered", wait=5, talk=100),
         logged(40, "support", "1002", "answered", wait=30, talk=200),
         logged(30, "support", None, "abandoned", wait=45, talk=None),
@@ -67,7 +67,8 @@ async def test_figures_count_todays_calls_per_queue_and_agent(server: PanelServe
         logged(5, None, "1003", "answered", wait=None, talk=50),
         # Before the day's start: not counted anywhere.
         logged(120, "support", "1001", "answered", wait=1, talk=999),
-    ]
+    ]:
+        await server.log_call(**call)
     since = time.time() - 3600
     status, body = await get_today(server, "maryam", f"?since={since}")
     assert status == 200

@@ -8,6 +8,7 @@ import aiohttp
 
 from cti.events import CallAnswered
 from tests.popup_server.conftest import (
+    GOLD_CONTRACT_ENDS,
     ORIGIN,
     PanelServer,
     open_agent_socket,
@@ -43,7 +44,11 @@ async def test_ringing_trace_pops_the_agent_before_answer(server: PanelServer) -
         assert pop["call"]["state"] == "ringing"
         customer = pop["call"]["match"]["customers"][0]
         assert customer["name"] == "Nasrin Tehrani"
-        assert customer["contract"] == {"state": "active", "plan": "Gold", "ends_on": "2027-03-20"}
+        assert customer["contract"] == {
+            "state": "active",
+            "plan": "Gold",
+            "ends_on": GOLD_CONTRACT_ENDS.isoformat(),
+        }
         assert customer["open_cases"][0]["tracking_code"] == "40012345"
         await server.publish(events[answered:])
         update = await next_of_type(ws, "call_update")
