@@ -21,7 +21,7 @@ def test_arabic_and_persian_forms_of_yeh_and_kaf_fold_alike() -> None:
 
 
 async def _names(phonebook: CrmPhonebook, query: str) -> list[str]:
-    return [entry["name"] for entry in await phonebook.search(query, 20)]
+    return [entry.name for entry in await phonebook.search(query, 20)]
 
 
 async def test_any_part_of_a_name_or_number_finds_the_customer(database: Database) -> None:
