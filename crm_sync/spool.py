@@ -34,10 +34,17 @@ class JsonlSpool:
         Done inline on the loop on purpose: it only happens during outages, and it
         must not interleave with the rename that starts a drain.
         """
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        await self.append_many([record])
+
+    async def append_many(self, records: list[dict[str, Any]]) -> None:
+        """Write ``records`` durably with one fsync (a batch the database could not take)."""
+        lines = "".join(
+            json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+            for record in records
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
+            fh.write(lines)
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -51,6 +58,16 @@ class JsonlSpool:
         Returns how many were handled. On an exception the unhandled rest stays
         spooled and the exception propagates.
         """
+
+        async def one_by_one(records: list[dict[str, Any]]) -> None:
+            await handler(records[0])
+
+        return await self.drain_batches(one_by_one, 1)
+
+    async def drain_batches(
+        self, handler: Callable[[list[dict[str, Any]]], Awaitable[None]], size: int
+    ) -> int:
+        """Like :meth:`drain`, ``size`` records at a time; a failed batch stays spooled whole."""
         handled = 0
         async with self._lock:
             while True:
@@ -59,13 +76,14 @@ class JsonlSpool:
                         return handled
                     os.replace(self.path, self._draining)
                 records = _read_records(self._draining)
-                for index, record in enumerate(records):
+                for start in range(0, len(records), size):
+                    batch = records[start : start + size]
                     try:
-                        await handler(record)
+                        await handler(batch)
                     except BaseException:
-                        _rewrite(self._draining, records[index:])
+                        _rewrite(self._draining, records[start:])
                         raise
-                    handled += 1
+                    handled += len(batch)
                 self._draining.unlink()
 
 

@@ -25,6 +25,7 @@ from crm_sync.runtime import CrmRuntime, open_crm
 from cti.bus import BusClosedError, EventBus, LocalBus
 from cti.events import Event
 from cti.tracker import CallTracker
+from ctihub.consumers import ConsumerHealth, DurableConsumer
 from ctihub.panel_backend import crm_panel_backends
 from ctihub.pbx_actions import AmiPbxActions
 from ctihub.redis_bus import RedisLease, RedisStreamBus
@@ -41,6 +42,11 @@ from recordings.library import RecordingLibrary
 from recordings.service import RecordingService
 
 log = logging.getLogger(__name__)
+
+CALL_LOG = "call-log"
+RECORDINGS = "recordings"
+DURABLE_CONSUMERS = (CALL_LOG, RECORDINGS)
+"""Bus subscribers that must see every event: never dropped, resumed where they stopped."""
 
 
 class LinkHolderActions:
@@ -121,12 +127,14 @@ class Hub:
         self.node_id = settings.bus.node_id or socket.gethostname()
         self._crm: CrmRuntime | None = None
         self.recordings = RecordingLibrary.from_config(settings.recordings)
+        self.consumers: dict[str, DurableConsumer] = {}
+        """The must-see-everything consumers this node runs now (while it holds the PBX link)."""
 
     def _make_bus(self) -> EventBus:
         config = self.settings.bus
         if config.backend == "redis":
             return RedisStreamBus.from_config(config)
-        return LocalBus(retention=config.retention)
+        return LocalBus(retention=config.retention, durable=DURABLE_CONSUMERS)
 
     # ---- lifecycle ---------------------------------------------------------
 
@@ -210,12 +218,30 @@ class Hub:
                 "resyncs_completed": feed.resyncs_completed,
                 "last_error": stats.last_error,
             }
+        consumers = self.consumer_health()
+        problems = [f"consumer {c.name} {c.state}" for c in consumers if c.state != "running"]
+        problems += [
+            f"consumer {c.name} behind for {c.behind_seconds:.0f}s"
+            for c in consumers
+            if c.state == "running" and not c.ok
+        ]
         return {
             "node": self.node_id,
             "bus": self.settings.bus.backend,
             "pbx": pbx,
             "calls_in_progress": len(self.tracker.calls) if feed is not None else 0,
+            "consumers": [c.to_dict() for c in consumers],
+            "ready": not problems,
+            "problems": problems,
         }
+
+    def consumer_health(self) -> list[ConsumerHealth]:
+        """The durable consumers this node runs now, each with its lag."""
+        bus = self.bus
+        return [
+            c.health(bus.backlog(c.name) if isinstance(bus, LocalBus) else None)
+            for c in self.consumers.values()
+        ]
 
     async def _drive_pbx(self) -> None:
         """Hold the AMI link, write the call log and measure recordings until cancelled.
@@ -228,9 +254,12 @@ class Hub:
         """
         assert self._crm is not None
         recordings = RecordingService(self._crm.database, self.recordings, self.settings.recordings)
-        writers = {"call-log": self._crm.call_log.consume, "recordings": recordings.consume}
-        feeds = {name: await self.bus.subscribe(name) for name in writers}
-        tasks = [asyncio.create_task(writers[n](feeds[n]), name=n) for n in writers]
+        consumers = [
+            DurableConsumer(self.bus, CALL_LOG, self._crm.call_log.consume),
+            DurableConsumer(self.bus, RECORDINGS, recordings.consume),
+        ]
+        self.consumers = {c.name: c for c in consumers}
+        tasks = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
         tracker = CallTracker(self.settings.tracker)
         feed = PbxFeed(self.ami_config, tracker, self._outbox.put_nowait)
         self.tracker, self.feed = tracker, feed
@@ -244,15 +273,14 @@ class Hub:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
                     await self._outbox.join()
-                    await _caught_up(feeds["call-log"])
+                    await self.consumers[CALL_LOG].caught_up()
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await recordings.stop()
-            for subscription in feeds.values():
-                await subscription.aclose()
+            self.consumers = {}
 
     async def _start_simulator(self, callers: list[str]) -> AmiConfig:
         s = self.settings
@@ -375,12 +403,6 @@ async def _settle_heap_forever() -> None:
     while True:
         await asyncio.sleep(HEAP_SETTLE_SECONDS)
         settle_heap()
-
-
-async def _caught_up(subscription: object) -> None:
-    """Let an in-process subscriber finish what was published (Redis keeps its cursor)."""
-    while getattr(subscription, "lag", 0) > 0:
-        await asyncio.sleep(0.01)
 
 
 HEAP_SETTLE_SECONDS = 600.0

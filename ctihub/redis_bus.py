@@ -343,10 +343,25 @@ class RedisSubscription(SubscriptionBase):
         self._check_next_read = check_first_read
         self._finished = False
         self._failures = 0
+        self._at_end = False
+        """The last read returned less than a full batch: it had reached the stream's end."""
 
     @property
     def last_position(self) -> str | None:
         return self._delivered
+
+    @property
+    def processed_position(self) -> str:
+        """The last position the consumer is done with (what the cursor saves)."""
+        return self._processed
+
+    @property
+    def buffered(self) -> int:
+        return 0 if self.finished else len(self._buffer)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished or self._bus.closed
 
     async def __anext__(self) -> Delivery:
         if self._delivered is not None:
@@ -354,16 +369,32 @@ class RedisSubscription(SubscriptionBase):
         while True:
             if self._finished or self._bus.closed:
                 raise StopAsyncIteration
-            while self._buffer:
-                entry_id, fields = self._buffer.popleft()
-                position = _as_str(entry_id)
-                self._delivered = position
-                event = self._decode(position, fields)
-                if event is None:
-                    self._processed = position
-                    continue
-                return Delivery(position, event)
+            delivery = self._next_buffered(skip_marks_processed=True)
+            if delivery is not None:
+                return delivery
             await self._fill()
+
+    def take_buffered(self, limit: int) -> list[Delivery]:
+        taken: list[Delivery] = []
+        while len(taken) < limit and not self.finished:
+            delivery = self._next_buffered(skip_marks_processed=False)
+            if delivery is None:
+                break
+            taken.append(delivery)
+        return taken
+
+    def _next_buffered(self, *, skip_marks_processed: bool) -> Delivery | None:
+        while self._buffer:
+            entry_id, fields = self._buffer.popleft()
+            position = _as_str(entry_id)
+            self._delivered = position
+            event = self._decode(position, fields)
+            if event is None:
+                if skip_marks_processed:
+                    self._processed = position
+                continue
+            return Delivery(position, event)
+        return None
 
     async def _stop(self, *, failed: bool) -> None:
         """Save the cursor and stop.
@@ -375,6 +406,7 @@ class RedisSubscription(SubscriptionBase):
             return
         position = self._processed if failed else (self._delivered or self._processed)
         self._finished = True
+        self._set_waiting(False)
         self._bus._subscriptions.discard(self)
         if self._bus.closed or position == self._persisted:
             return
@@ -404,10 +436,13 @@ class RedisSubscription(SubscriptionBase):
         if write is not None:
             bus._queue_cursor_write(pipe, self._name, write)
         pipe.xread({bus.stream_key: self._read_after}, count=bus._read_count, block=bus._block_ms)
+        # Caught up: everything delivered is processed and the last read found the end.
+        self._set_waiting(self._at_end)
         try:
             async with asyncio.timeout(bus._block_ms / 1000 + bus._command_timeout):
                 replies = await pipe.execute()
             entries = _stream_entries(replies[-1], bus.stream_key)
+            self._at_end = len(entries) < bus._read_count
             gap = None
             # A reader that lost entries to trimming always gets a full batch
             # (trimming keeps >= stream_maxlen > read_count), so a partial batch
@@ -415,14 +450,18 @@ class RedisSubscription(SubscriptionBase):
             if self._check_next_read or len(entries) >= bus._read_count:
                 gap = await bus._gap_after(self._read_after)
         except _TRANSIENT as exc:
+            self._set_waiting(False)
+            self._at_end = False
             if bus.closed or self._finished:
                 return
             await self._wait_out_failure(exc)
             return
         except RedisError as exc:
+            self._set_waiting(False)
             raise BusError(
                 f"reading stream {bus.stream_key} as {self._name!r} failed: {exc}"
             ) from exc
+        self._set_waiting(False)
         if self._failures:
             logger.warning(
                 "bus stream readable again name=%s after_failures=%d", self._name, self._failures
@@ -433,6 +472,7 @@ class RedisSubscription(SubscriptionBase):
         self._check_next_read = False
         if gap is not None:
             self._finished = True
+            self._set_waiting(False)
             bus._subscriptions.discard(self)
             if self._delivered is None:
                 raise ResumeGapError(self._name, self._resume_from, gap)

@@ -238,3 +238,66 @@ async def test_a_row_the_database_refuses_is_set_aside_not_retried_forever(
         await database.dispose()
     assert writer.rejected.pending() == 1
     assert writer.spool.pending() == 0
+
+
+async def test_a_burst_read_from_the_bus_is_written_in_batches_each_call_once(
+    database: Database, writer: CallLogWriter, customers: CustomerService
+) -> None:
+    from cti.bus import LocalBus
+
+    nasrin = await customers.create(name="Nasrin Tehrani", phones=[("021 8877 6655", "work")])
+    bus = LocalBus(retention=50, durable=["call-log"])
+    subscription = await bus.subscribe("call-log")
+    ids = [f"burst.{n}" for n in range(1_200)]
+    # Every call twice (a redelivery after a restart), and far more than the window.
+    await bus.publish([inbound_answered(call_id) for call_id in ids])
+    await bus.publish([inbound_answered(call_id) for call_id in ids[:300]])
+    consumer = asyncio.create_task(writer.consume(subscription))
+    await asyncio.wait_for(subscription.caught_up(), 60)
+    consumer.cancel()
+    records = await _records(database)
+    assert sorted(r.call_id for r in records) == sorted(ids)
+    assert {r.customer_id for r in records} == {nasrin.id}
+
+
+async def test_a_call_repeated_in_a_batch_or_across_batches_is_written_once(
+    database: Database, writer: CallLogWriter
+) -> None:
+    batch = [inbound_answered("a"), inbound_answered("b"), inbound_answered("a")]
+    assert await writer.handle_many(batch) == ["written", "written", "duplicate"]
+    assert await writer.handle_many([inbound_answered("b"), inbound_answered("c")]) == [
+        "duplicate",
+        "written",
+    ]
+    assert [r.call_id for r in await _records(database)] == ["a", "b", "c"]
+
+
+@pytest.mark.postgres
+async def test_a_refused_row_in_a_batch_is_set_aside_and_the_rest_written(
+    postgres_url: str, normaliser: PhoneNormaliser, tmp_path: Path
+) -> None:
+    config = CrmConfig(spool_dir=str(tmp_path / "spool"))
+    database = Database(DatabaseConfig(url=postgres_url))
+    directory = CallerDirectory.for_database(database, normaliser, config)
+    writer = CallLogWriter(database, directory, config)
+    prefix = secrets.token_hex(4)
+    try:
+        outcomes = await writer.handle_many(
+            [
+                inbound_answered(f"{prefix}.1"),
+                inbound_answered("x" * 65),
+                inbound_answered(f"{prefix}.2"),
+            ]
+        )
+        async with database.sessions() as session:
+            stored = set(
+                await session.scalars(
+                    select(CallRecord.call_id).where(CallRecord.call_id.like(f"{prefix}.%"))
+                )
+            )
+    finally:
+        await directory.close()
+        await database.dispose()
+    assert outcomes == ["written", "rejected", "written"]
+    assert stored == {f"{prefix}.1", f"{prefix}.2"}
+    assert writer.rejected.pending() == 1

@@ -296,3 +296,36 @@ async def test_ivr_contract_state_for_an_expired_customer_and_for_strangers(
     assert await directory.contract_state("02166554433") == "expired"
     assert await directory.contract_state("+989301234567") == "none"
     assert await directory.contract_state("anonymous") == "none"
+
+
+async def test_batch_of_numbers_gets_the_same_best_customer_as_one_lookup_each(
+    database: Database,
+    customers: CustomerService,
+    normaliser: PhoneNormaliser,
+    crm_config: CrmConfig,
+) -> None:
+    office = ("021 8877 6655", "work")
+    old = await customers.create(name="Pars Data Co", kind="company", phones=[office])
+    recent = await customers.create(name="Nasrin Tehrani", phones=[office])
+    await customers.create(name="Kaveh", phones=[("+98 912 123 4567", "mobile")])
+    await customers.create(name="Shop", phones=[("02144556677", "landline")])
+    await _set_activity(database, old.id, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    await _set_activity(database, recent.id, dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    numbers = ["+982188776655", "09121234567", "44556677", "09350000000", "1001", "anonymous"]
+    # Separate directories, so neither answer comes from the other's cache.
+    batch = CallerDirectory.for_database(database, normaliser, crm_config)
+    single = CallerDirectory.for_database(database, normaliser, crm_config)
+    try:
+        found = await batch.best_customers(numbers)
+        expected = {}
+        for number in numbers:
+            match = await single.lookup(number)
+            expected[number] = match.best.id if match.best else None
+        # Once looked up, the cache answers the batch too.
+        cached = await single.best_customers(numbers)
+    finally:
+        await batch.close()
+        await single.close()
+    assert found == expected == cached
+    assert found["+982188776655"] == recent.id
+    assert [found[n] is None for n in numbers] == [False, False, False, True, True, True]

@@ -260,3 +260,87 @@ async def test_a_reader_that_starts_late_learns_the_last_pbx_link_state() -> Non
     await bus.publish([QueueCallersChanged("support", n, 3.0) for n in range(5)])
     assert await bus.latest("pbx_link_changed") == PbxLinkChanged("up", None, 2.0)
     assert await bus.latest("queue_callers_changed") is None, "only sticky types are kept"
+
+
+async def test_durable_subscriber_far_behind_the_window_still_gets_every_event() -> None:
+    bus = LocalBus(retention=10, epoch=EPOCH, durable=["call-log"])
+    calllog = await bus.subscribe("call-log")
+    panel = await bus.subscribe("panel")
+    # A burst 600 times the window: the panel (ordinary) is dropped, the call log is not.
+    for n in range(1, 6001):
+        await bus.publish([waiting(n)])
+    seen = [d.event for d in await take(calllog, 6000)]
+    assert seen == [waiting(n) for n in range(1, 6001)]
+    await anext_pending(calllog)
+    # Once read, the backlog is let go: only the window stays in memory.
+    assert bus.retained == 10
+    assert bus.backlog("call-log") == 0
+    with pytest.raises(SubscriberOverflowError):
+        await anext(panel)
+
+
+async def anext_pending(subscription: Subscription) -> None:
+    """Ask for the next event (marking the last processed) without waiting for one."""
+    task = asyncio.ensure_future(anext(subscription))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_durable_subscriber_resumes_after_its_last_processed_event() -> None:
+    bus = LocalBus(retention=3, epoch=EPOCH, durable=["call-log"])
+    first = await bus.subscribe("call-log")
+    await bus.publish([waiting(n) for n in range(1, 9)])
+    assert [d.event for d in await take(first, 2)] == [waiting(1), waiting(2)]
+    await first.aclose()  # done with 2 (a clean stop counts the event in hand as processed)
+    await bus.publish([waiting(9)])
+    second = await bus.subscribe("call-log")
+    assert [d.event for d in await take(second, 7)] == [waiting(n) for n in range(3, 10)]
+
+
+async def test_durable_consumer_that_fails_gets_the_event_in_hand_again() -> None:
+    bus = LocalBus(retention=2, epoch=EPOCH, durable=["call-log"])
+    await bus.subscribe("call-log")
+    await bus.publish([waiting(n) for n in range(1, 6)])
+    crashing = await bus.subscribe("call-log")
+    with pytest.raises(RuntimeError):
+        async with crashing:
+            async for delivery in crashing:
+                if delivery.event == waiting(3):
+                    raise RuntimeError("database exploded")
+    again = await bus.subscribe("call-log")
+    assert [d.event for d in await take(again, 3)] == [waiting(3), waiting(4), waiting(5)]
+
+
+async def test_publish_waits_for_a_durable_subscriber_at_the_backlog_limit() -> None:
+    bus = LocalBus(retention=2, epoch=EPOCH, durable=["call-log"], max_backlog=5)
+    calllog = await bus.subscribe("call-log")
+    await bus.publish([waiting(n) for n in range(1, 6)])
+    blocked = asyncio.ensure_future(bus.publish([waiting(6)]))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()
+    # Taking the third event marks the first two processed: room for one more batch.
+    assert [d.event for d in await take(calllog, 3)] == [waiting(n) for n in range(1, 4)]
+    await asyncio.wait_for(blocked, 1)
+    assert [d.event for d in await take(calllog, 3)] == [waiting(n) for n in range(4, 7)]
+
+
+async def test_caught_up_returns_once_the_consumer_handled_everything_published() -> None:
+    bus = LocalBus(epoch=EPOCH)
+    subscription = await bus.subscribe("call-log")
+    handled: list[int] = []
+
+    async def consume() -> None:
+        async for delivery in subscription:
+            await asyncio.sleep(0.001)
+            assert isinstance(delivery.event, QueueCallersChanged)
+            handled.append(delivery.event.waiting)
+
+    task = asyncio.create_task(consume())
+    await bus.publish([waiting(n) for n in range(1, 51)])
+    assert not subscription.is_caught_up
+    await asyncio.wait_for(subscription.caught_up(), 2)
+    assert handled == list(range(1, 51))
+    assert subscription.is_caught_up
+    task.cancel()
