@@ -82,7 +82,7 @@ async def test_a_call_log_that_fails_resumes_with_the_calls_it_had_in_hand(
         writer.handle_many = failing  # type: ignore[method-assign]
         ids = [f"crash.{n}" for n in range(40)]
         await hub.bus.publish([inbound_answered(call_id) for call_id in ids])
-        seen_down = None
+        seen_down: dict[str, Any] | None = None
         async with asyncio.timeout(10):
             while seen_down is None:
                 status = hub.status()
@@ -94,8 +94,8 @@ async def test_a_call_log_that_fails_resumes_with_the_calls_it_had_in_hand(
         after = hub.status()
     finally:
         await hub.stop()
-    assert seen_down["ready"] is False
-    assert "consumer call-log restarting" in seen_down["problems"]
+    assert seen_down is not None and seen_down["ready"] is False
+    assert "consumer call-log restarting" in list(seen_down["problems"])
     assert "RuntimeError: the writer broke" in str(_consumer(seen_down, CALL_LOG)["last_error"])
     assert sorted(c for c in stored if c.startswith("crash.")) == sorted(ids)
     assert _consumer(after, CALL_LOG)["restarts"] == 3 and after["ready"] is True
