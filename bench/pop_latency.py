@@ -274,7 +274,12 @@ async def _measure(workdir: Path, redis_url: str | None = None) -> dict[str, Any
     from popup_server.app import HUB_KEY, SIGNER_KEY, PanelBackends, create_app, start_server
     from popup_server.auth import User
     from popup_server.settings import PopupConfig
-    from tests.popup_server.memory_backend import InMemoryUserStore, MemoryCrm, RecordingPbx
+    from tests.popup_server.memory_backend import (
+        InMemoryUserStore,
+        MemoryAudit,
+        MemoryCrm,
+        RecordingPbx,
+    )
 
     db_path = workdir / "crm.sqlite3"
     url = f"sqlite+aiosqlite:///{db_path}"
@@ -297,6 +302,7 @@ async def _measure(workdir: Path, redis_url: str | None = None) -> dict[str, Any
         phonebook=unused,
         cases=unused,
         history=unused,
+        audit=MemoryAudit(),
     )
 
     spec = PbxSpec(

@@ -16,10 +16,10 @@ from crm_sync.db import Database
 from crm_sync.models import (
     CASE_PRIORITIES,
     CASE_STATUSES,
-    Agent,
     CallRecord,
     Case,
     Customer,
+    Device,
     Note,
     utcnow,
 )
@@ -192,7 +192,7 @@ class CaseService:
             return case, None
         async with self._db.sessions() as session:
             owner = await session.scalar(
-                select(Agent.extension).where(Agent.id == case.owner_agent_id)
+                select(func.min(Device.extension)).where(Device.agent_id == case.owner_agent_id)
             )
         return case, owner
 

@@ -22,7 +22,16 @@ from crm_sync.csv_io import CsvImporter, ImportReport, Progress
 from crm_sync.customers import phone_row
 from crm_sync.db import Database
 from crm_sync.migrations import upgrade
-from crm_sync.models import Agent, Case, Contract, Customer, PhoneNumber, utcnow
+from crm_sync.models import (
+    Agent,
+    Case,
+    Contract,
+    Customer,
+    Device,
+    PhoneNumber,
+    RoleGrant,
+    utcnow,
+)
 from crm_sync.passwords import hash_password
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.settings import CrmConfig, DatabaseConfig
@@ -161,13 +170,20 @@ async def seed_demo(
                 return SeedSummary(0, 0, 0, 0)
             rng = random.Random(seed)
             password = hash_password(DEMO_PASSWORD)
-            users = [
-                Agent(username=u, name=n, extension=e, role=r, password_hash=password)
-                for u, n, e, r in DEMO_USERS
-            ]
+            users = []
+            for username, name, extension, role in DEMO_USERS:
+                user = Agent(username=username, name=name, password_hash=password)
+                user.role_rows = [RoleGrant(role=role)]
+                if extension:
+                    # The simulator's queue members, as Issabel and FreePBX name them.
+                    interface = f"Local/{extension}@from-queue/n"
+                    user.devices = [
+                        Device(interface=interface, technology="Local", extension=extension)
+                    ]
+                users.append(user)
             session.add_all(users)
             await session.flush()
-            agents = [u for u in users if u.role == "agent"]
+            agents = [u for u in users if "agent" in u.roles]
             today = utcnow().date()
             made: list[tuple[Customer, str]] = []
             for ref, name, number, known_state, vip in _KNOWN:

@@ -11,18 +11,23 @@ import csv
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.csv_io import COLUMNS, KINDS, CsvImportError
 from crm_sync.db import Database
 from crm_sync.matching import as_datetime
-from crm_sync.models import Agent, Case, Contract, Customer, PhoneNumber
+from crm_sync.models import Case, Contract, Customer, Device, PhoneNumber
 
 
 async def _extensions(connection: AsyncConnection) -> dict[int, str]:
-    rows = await connection.execute(select(Agent.id, Agent.extension))
-    return {int(agent_id): str(ext) for agent_id, ext in rows if ext is not None}
+    # A person with several extensions is written with the lowest; any of them imports back.
+    rows = await connection.execute(
+        select(Device.agent_id, func.min(Device.extension))
+        .where(Device.agent_id.is_not(None))
+        .group_by(Device.agent_id)
+    )
+    return {int(agent_id or 0): str(ext) for agent_id, ext in rows}
 
 
 async def export_csv(database: Database, kind: str, out: TextIO, bom: bool = True) -> int:

@@ -42,10 +42,10 @@ from crm_sync.models import (
     CASE_STATUSES,
     CUSTOMER_KINDS,
     PHONE_KINDS,
-    Agent,
     Case,
     Contract,
     Customer,
+    Device,
     PhoneNumber,
     utcnow,
 )
@@ -262,7 +262,10 @@ class CsvImporter:
         if header_errors:
             return report
         async with self._db.engine.begin() as connection:
-            agents = await _lookup(connection, select(Agent.extension, Agent.id))
+            agents = await _lookup(
+                connection,
+                select(Device.extension, Device.agent_id).where(Device.agent_id.is_not(None)),
+            )
             if kind == "customers":
                 good = await self._check_customers(connection, rows, agents)
             elif kind == "contracts":

@@ -250,20 +250,19 @@ class SqliteRowSource:
 
 
 _CUSTOMER_COLUMNS = """
-    c.id, c.name, c.kind, c.vip, c.language, c.email, c.address, a.extension,
+    c.id, c.name, c.kind, c.vip, c.language, c.email, c.address,
+    (SELECT MIN(d.extension) FROM devices d WHERE d.agent_id = c.owner_agent_id),
     c.last_activity_at
 """
 _RANKING = "ORDER BY (c.last_activity_at IS NULL), c.last_activity_at DESC, c.id DESC"
 _EXACT_SQL = f"""
     SELECT {_CUSTOMER_COLUMNS} FROM phone_numbers p
     JOIN customers c ON c.id = p.customer_id
-    LEFT JOIN agents a ON a.id = c.owner_agent_id
     WHERE p.e164 = :e164 {_RANKING} LIMIT :limit
 """
 _SUFFIX_SQL = f"""
     SELECT {_CUSTOMER_COLUMNS} FROM phone_numbers p
     JOIN customers c ON c.id = p.customer_id
-    LEFT JOIN agents a ON a.id = c.owner_agent_id
     WHERE p.reversed_digits >= :low AND p.reversed_digits < :high {_RANKING} LIMIT :limit
 """
 # best_customers: the first-ranked customer per number, many numbers per round trip.
@@ -292,8 +291,10 @@ _DETAILS_SQL = """
     FROM contracts WHERE customer_id IN ({ids})
     UNION ALL
     SELECT 'case', k.customer_id, k.tracking_code, k.subject, k.status, k.priority,
-           NULL, NULL, k.due_at, a.extension, k.opened_at, k.id
-    FROM cases k LEFT JOIN agents a ON a.id = k.owner_agent_id
+           NULL, NULL, k.due_at,
+           (SELECT MIN(d.extension) FROM devices d WHERE d.agent_id = k.owner_agent_id),
+           k.opened_at, k.id
+    FROM cases k
     WHERE k.customer_id IN ({ids}) AND k.status IN ('open', 'pending')
 """
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -35,7 +35,6 @@ CustomerKind = Literal["person", "company"]
 PhoneKind = Literal["mobile", "landline", "work", "home", "fax", "other"]
 CaseStatus = Literal["open", "pending", "resolved", "closed"]
 CasePriority = Literal["low", "normal", "high", "urgent"]
-AgentRole = Literal["agent", "supervisor", "admin"]
 
 CUSTOMER_KINDS: tuple[str, ...] = ("person", "company")
 PHONE_KINDS: tuple[str, ...] = ("mobile", "landline", "work", "home", "fax", "other")
@@ -44,6 +43,8 @@ OPEN_CASE_STATUSES: tuple[str, ...] = ("open", "pending")
 CASE_PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
 AGENT_ROLES: tuple[str, ...] = ("agent", "supervisor", "admin")
 CONTACT_CHANNELS: tuple[str, ...] = ("phone", "sms", "email", "whatsapp")
+DEVICE_TECHNOLOGIES: tuple[str, ...] = ("PJSIP", "SIP", "IAX2", "Local")
+TOKEN_SCOPES: tuple[str, ...] = ("calls:read", "cases:write", "lookups")
 
 # Stable constraint names so Alembic migrations can refer to them on both databases.
 NAMING_CONVENTION = {
@@ -105,20 +106,175 @@ def utcnow() -> dt.datetime:
 
 
 class Agent(Base):
-    """A hub user: an agent with an extension, a supervisor or an admin."""
+    """A hub user (a person): agent, supervisor, admin or several of these.
+
+    Roles are rows of ``agent_roles``, extensions rows of ``devices``; an
+    inactive (disabled) person cannot log in and their sessions end.
+    """
 
     __tablename__ = "agents"
-    __table_args__ = (CheckConstraint(_in("role", AGENT_ROLES), name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    extension: Mapped[str | None] = mapped_column(String(32), unique=True)
-    role: Mapped[str] = mapped_column(String(16), default="agent")
     email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    """False: disabled (kept for the history of calls, cases and the audit log)."""
+    crm_user_id: Mapped[str | None] = mapped_column(String(64))
+    """The person's user id in the external CRM, for the connector."""
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    role_rows: Mapped[list[RoleGrant]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="RoleGrant.role"
+    )
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="agent", lazy="selectin", order_by="Device.interface"
+    )
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles held, in :data:`AGENT_ROLES` order."""
+        held = {r.role for r in self.role_rows}
+        return tuple(r for r in AGENT_ROLES if r in held)
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The extensions of the person's devices, each once, sorted."""
+        return tuple(sorted({d.extension for d in self.devices}))
+
+
+class RoleGrant(Base):
+    """One role a person holds."""
+
+    __tablename__ = "agent_roles"
+    __table_args__ = (CheckConstraint(_in("role", AGENT_ROLES), name="role"),)
+
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class Device(Base):
+    """A phone on the PBX (``PJSIP/1001``, ``SIP/1001``, ``IAX2/1001``, ``Local/1001@…``).
+
+    ``extension`` is what the PBX reports as the agent of a call; every device
+    of one extension belongs to the same person (checked by
+    :mod:`crm_sync.people`). Unmapped devices (``agent_id`` None) come from a
+    PBX import and wait for an admin.
+    """
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        CheckConstraint(_in("technology", DEVICE_TECHNOLOGIES), name="technology"),
+        Index("ix_devices_extension", "extension"),
+        Index("ix_devices_agent_id", "agent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interface: Mapped[str] = mapped_column(String(128), unique=True)
+    technology: Mapped[str] = mapped_column(String(8))
+    extension: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str | None] = mapped_column(String(100))
+    """Desk phone, softphone, or the caller id name the PBX has for it."""
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    agent: Mapped[Agent | None] = relationship(back_populates="devices")
+
+
+class Queue(Base):
+    """A PBX queue as the hub shows it: names in both languages, team, service-level target."""
+
+    __tablename__ = "queues"
+    __table_args__ = (
+        CheckConstraint("sla_target_percent BETWEEN 0 AND 100", name="sla_target_percent"),
+        CheckConstraint("sla_threshold_seconds > 0", name="sla_threshold_seconds"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    """The PBX's queue name (``support``, ``600``)."""
+    display_fa: Mapped[str | None] = mapped_column(String(100))
+    display_en: Mapped[str | None] = mapped_column(String(100))
+    team: Mapped[str | None] = mapped_column(String(100))
+    sla_target_percent: Mapped[int] = mapped_column(Integer, default=80)
+    sla_threshold_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class QueueSupervisor(Base):
+    """A supervisor who sees a queue; a supervisor with no rows here sees every queue."""
+
+    __tablename__ = "queue_supervisors"
+
+    queue_id: Mapped[int] = mapped_column(
+        ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class LabelRow(Base):
+    """A code with labels in both languages, ordered for display (pause reasons, dispositions)."""
+
+    __abstract__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    label_fa: Mapped[str] = mapped_column(String(100))
+    label_en: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PauseReason(LabelRow):
+    """A reason an agent gives for pausing."""
+
+    __tablename__ = "pause_reasons"
+
+
+class Disposition(LabelRow):
+    """A wrap-up outcome code an agent chooses for a call."""
+
+    __tablename__ = "dispositions"
+
+
+class ApiToken(Base):
+    """An integration's token: only its SHA-256 is kept; it acts as ``agent_id`` within scopes."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The token's first characters, shown so an admin can tell tokens apart."""
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditEntry(Base):
+    """One change: who, when, what, and the target's state before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    """``username`` of a person, ``cli:<os user>`` or ``system``."""
+    action: Mapped[str] = mapped_column(String(64))
+    """``user.create``, ``extension.map``, ``token.revoke``…"""
+    target: Mapped[str] = mapped_column(String(200))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Customer(Base):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from crm_sync import tracking_codes
+from crm_sync.audit import AuditLog
 from crm_sync.commands import DEMO_PASSWORD, demo_callers, seed_demo
 from crm_sync.runtime import CrmRuntime, open_crm
 from cti.bus import BusClosedError, EventBus, LocalBus
@@ -182,7 +183,13 @@ class Hub:
 
         actions = LinkHolderActions(self)
         backends = crm_panel_backends(
-            crm.database, crm.directory, crm.cases, crm.caller_lookup, actions, self.recordings
+            crm.database,
+            crm.directory,
+            crm.cases,
+            crm.caller_lookup,
+            actions,
+            AuditLog(crm.database),
+            self.recordings,
         )
         # Every node shows pops to its own agents, so each reads the whole stream
         # under its own name (and resumes from its own position after a restart).

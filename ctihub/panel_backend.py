@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Integer, select, text
 
+from crm_sync.audit import AuditLog
 from crm_sync.cases import CaseError, CaseService
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
@@ -61,16 +62,15 @@ class CrmUserStore:
 
 
 def _user(agent: Agent) -> User:
-    role: Role = "agent"
-    for known in ROLES:
-        if agent.role == known:
-            role = known
+    roles: tuple[Role, ...] = tuple(r for r in ROLES if r in agent.roles) or ("agent",)
     return User(
         id=agent.id,
         username=agent.username,
         name=agent.name,
-        role=role,
-        extensions=(agent.extension,) if agent.extension else (),
+        role=roles[-1],
+        extensions=agent.extensions,
+        language=agent.language,
+        roles=roles,
     )
 
 
@@ -300,6 +300,7 @@ def crm_panel_backends(
     cases: CaseService,
     lookup: CrmCallerLookup,
     pbx: PbxActions,
+    audit: AuditLog,
     recordings: RecordingLibrary | None = None,
 ) -> PanelBackends:
     """Every panel backend over one ``crm_sync`` database, plus the PBX actions.
@@ -315,4 +316,5 @@ def crm_panel_backends(
         history=CrmCallHistory(database),
         figures=CrmDayFigures(database),
         recordings=CrmRecordings(database, recordings) if recordings is not None else None,
+        audit=audit,
     )

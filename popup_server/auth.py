@@ -24,12 +24,18 @@ from typing import Any, Literal, Protocol
 
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
+"""Lowest to highest."""
 _TOKEN_VERSION = "v1"
 
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A panel user; ``extensions`` are the PBX extensions whose calls they see."""
+    """A panel user; ``extensions`` are the PBX extensions whose calls they see.
+
+    A person may hold several roles (``roles``); ``role`` is the highest of
+    them (for logs and old clients). Every role check goes through the
+    properties below (:attr:`is_agent`, :attr:`can_supervise`, :attr:`is_admin`).
+    """
 
     id: int
     username: str
@@ -37,6 +43,29 @@ class User:
     role: Role
     extensions: tuple[str, ...] = ()
     language: str | None = None
+    roles: tuple[Role, ...] = ()
+    """Every role held, lowest first; empty when constructed: ``(role,)``."""
+
+    def __post_init__(self) -> None:
+        held = set(self.roles) | ({self.role} if not self.roles else set())
+        ordered = tuple(r for r in ROLES if r in held)
+        object.__setattr__(self, "roles", ordered)
+        object.__setattr__(self, "role", ordered[-1])
+
+    @property
+    def is_agent(self) -> bool:
+        """Takes calls: has the agent panel."""
+        return "agent" in self.roles
+
+    @property
+    def can_supervise(self) -> bool:
+        """Sees the live board, queues, every call and recording (supervisors and admins)."""
+        return "supervisor" in self.roles or "admin" in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        """Administers people, devices, queues, tokens; reads the audit log."""
+        return "admin" in self.roles
 
     def public(self) -> dict[str, Any]:
         """The JSON form sent to the user's own panel."""
@@ -45,6 +74,7 @@ class User:
             "username": self.username,
             "name": self.name,
             "role": self.role,
+            "roles": list(self.roles),
             "extensions": list(self.extensions),
             "language": self.language,
         }
@@ -99,6 +129,7 @@ class TokenSigner:
             "sub": user.username,
             "name": user.name,
             "role": user.role,
+            "roles": list(user.roles),
             "ext": list(user.extensions),
             "lang": user.language,
             "exp": expires_at,
@@ -126,8 +157,10 @@ class TokenSigner:
             payload = json.loads(_b64decode(parts[1]))
             expires_at = int(payload["exp"])
             role = payload["role"]
-            if role not in ROLES:
-                raise ValueError(f"unknown role {role!r}")
+            roles = payload.get("roles") or [role]
+            for held in (role, *roles):
+                if held not in ROLES:
+                    raise ValueError(f"unknown role {held!r}")
             user = User(
                 id=int(payload["uid"]),
                 username=str(payload["sub"]),
@@ -135,6 +168,7 @@ class TokenSigner:
                 role=role,
                 extensions=tuple(str(e) for e in payload["ext"]),
                 language=payload.get("lang"),
+                roles=tuple(roles),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidTokenError(f"token payload is malformed: {exc}") from None

@@ -12,7 +12,8 @@ the server turns them into JSON at its edge, in one place
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -216,6 +217,27 @@ class Recordings(Protocol):
         ...
 
 
+class Audit(Protocol):
+    """The audit log (``crm_sync.audit.AuditLog``): record every admin and supervisor action.
+
+    ``actor`` is the acting user's username; ``action`` a dotted verb
+    (``agent.pause``, ``call.barge``); ``target`` what it acted on
+    (``agent:1001``, ``call:1795392474.0``); ``before``/``after`` JSON-ready
+    states, no secrets.
+    """
+
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        before: Mapping[str, object] | None = None,
+        after: Mapping[str, object] | None = None,
+    ) -> None:
+        """Write one entry."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PanelBackends:
     """The hub's parts the panel server talks to, built once by the composition root."""
@@ -230,3 +252,5 @@ class PanelBackends:
     """Today's figures for the wallboard; None: its counts start from zero."""
     recordings: Recordings | None = None
     """Calls' recordings; None: every recording answers 404."""
+    audit: Audit = field(kw_only=True)
+    """Where every admin and supervisor action is recorded."""

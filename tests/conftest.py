@@ -109,7 +109,18 @@ async def redis_prefix(redis: Redis) -> AsyncIterator[str]:
         await redis.delete(*keys)
 
 
-TABLES = ("notes", "call_records", "cases", "contracts", "phone_numbers", "customers", "agents")
+TABLES = (
+    "notes",
+    "call_records",
+    "cases",
+    "contracts",
+    "phone_numbers",
+    "customers",
+    "agents",
+    "devices",
+    "queues",
+    "audit_log",
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -13,7 +13,7 @@ from crm_sync.cases import CaseError, CaseService
 from crm_sync.customers import CustomerService
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
-from crm_sync.models import Agent, Case, Note
+from crm_sync.models import Agent, Case, Device, Note
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.settings import CrmConfig
 from crm_sync.tracking_codes import is_well_formed
@@ -186,7 +186,8 @@ async def test_find_with_owner_gives_the_owners_extension_for_ivr_routing(
     database: Database, cases: CaseService, customers: CustomerService
 ) -> None:
     async with database.sessions() as session:
-        sara = Agent(username="sara", name="Sara Ahmadi", extension="1002")
+        sara = Agent(username="sara", name="Sara Ahmadi")
+        sara.devices = [Device(interface="SIP/1002", technology="SIP", extension="1002")]
         session.add(sara)
         await session.commit()
     customer = await customers.create(name="Routed")

@@ -36,12 +36,18 @@ async def test_demo_seed_creates_the_lab_agents_users_and_customers(settings: Se
     try:
         async with database.sessions() as session:
             users = list(await session.scalars(select(Agent)))
-        assert {a.extension: (a.name, a.role) for a in users if a.extension} == {
-            "1001": ("Ali Rezaei", "agent"),
-            "1002": ("Sara Ahmadi", "agent"),
-            "1003": ("Reza Karimi", "agent"),
+        assert {a.extensions: (a.name, a.roles) for a in users if a.extensions} == {
+            ("1001",): ("Ali Rezaei", ("agent",)),
+            ("1002",): ("Sara Ahmadi", ("agent",)),
+            ("1003",): ("Reza Karimi", ("agent",)),
         }
-        assert sorted(a.role for a in users) == ["admin", "agent", "agent", "agent", "supervisor"]
+        assert sorted(r for a in users for r in a.roles) == [
+            "admin",
+            "agent",
+            "agent",
+            "agent",
+            "supervisor",
+        ]
         assert all(verify_password(DEMO_PASSWORD, a.password_hash) for a in users)
         assert all(DEMO_PASSWORD not in (a.password_hash or "") for a in users)
         # Callers of the recorded traces pop real customers in the demo.

@@ -12,7 +12,7 @@ from crm_sync.csv_export import export_csv
 from crm_sync.csv_io import CsvImporter, CsvImportError, RowError, parse_date
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
-from crm_sync.models import Agent, Case, Contract, Customer, PhoneNumber
+from crm_sync.models import Agent, Case, Contract, Customer, Device, PhoneNumber
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.settings import CrmConfig
 
@@ -29,7 +29,9 @@ async def importer(
     database: Database, normaliser: PhoneNormaliser, crm_config: CrmConfig
 ) -> CsvImporter:
     async with database.sessions() as session:
-        session.add(Agent(username="ali", name="Ali Rezaei", extension="1001"))
+        ali = Agent(username="ali", name="Ali Rezaei")
+        ali.devices = [Device(interface="PJSIP/1001", technology="PJSIP", extension="1001")]
+        session.add(ali)
         await session.commit()
     return CsvImporter(database, normaliser, crm_config)
 

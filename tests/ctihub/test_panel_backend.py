@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from crm_sync.audit import AuditLog
 from crm_sync.cases import CaseService
 from crm_sync.commands import DEMO_PASSWORD, seed_demo
 from crm_sync.db import Database
@@ -45,6 +46,7 @@ async def crm(tmp_path: Path) -> AsyncIterator[Crm]:
                 cases,
                 CrmCallerLookup(directory, cases, database),
                 RecordingPbx(),
+                AuditLog(database),
             ),
             database,
         )

@@ -25,11 +25,21 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select, text
 
+from crm_sync.audit import AuditLog
 from crm_sync.cases import CaseService
 from crm_sync.customers import phone_row
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory
-from crm_sync.models import Agent, CallRecord, Case, Contract, Customer, Note
+from crm_sync.models import (
+    Agent,
+    CallRecord,
+    Case,
+    Contract,
+    Customer,
+    Device,
+    Note,
+    RoleGrant,
+)
 from crm_sync.passwords import hash_password
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.screenpop_lookup import CrmCallerLookup
@@ -42,7 +52,12 @@ from popup_server.app import FEED_KEY, PanelBackends, create_app, start_server
 from popup_server.auth import User
 from popup_server.ports import PbxActions, Recordings
 from popup_server.settings import PopupConfig
-from tests.popup_server.memory_backend import InMemoryUserStore, MemoryCrm, RecordingPbx
+from tests.popup_server.memory_backend import (
+    InMemoryUserStore,
+    MemoryAudit,
+    MemoryCrm,
+    RecordingPbx,
+)
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -129,10 +144,13 @@ async def seed_crm(database: Database, password_hash: str) -> None:
     +98 21 8877 6655 and Laleh Farahani (id 2, expired contract) on +982177665544."""
     normaliser = PhoneNormaliser()
     async with database.sessions() as session:
-        agents = [
-            Agent(id=i, username=u, name=n, extension=e, role=r, password_hash=password_hash)
-            for i, (u, n, e, r) in enumerate(USERS, start=1)
-        ]
+        agents = []
+        for i, (u, n, e, r) in enumerate(USERS, start=1):
+            agent = Agent(id=i, username=u, name=n, password_hash=password_hash)
+            agent.role_rows = [RoleGrant(role=r)]
+            if e:
+                agent.devices = [Device(interface=f"PJSIP/{e}", technology="PJSIP", extension=e)]
+            agents.append(agent)
         session.add_all(agents)
         nasrin = Customer(
             id=1,
@@ -273,6 +291,7 @@ def crm_backends(
         history=crm,
         figures=crm,
         recordings=recordings,
+        audit=MemoryAudit(),
     )
 
 
@@ -294,7 +313,12 @@ async def serve_panel(
     cases = CaseService(database, crm_config)
     pbx = RecordingPbx()
     backends = crm_panel_backends(
-        database, directory, cases, CrmCallerLookup(directory, cases, database), pbx
+        database,
+        directory,
+        cases,
+        CrmCallerLookup(directory, cases, database),
+        pbx,
+        AuditLog(database),
     )
     if recordings is not None:
         backends = dataclasses.replace(backends, recordings=recordings)

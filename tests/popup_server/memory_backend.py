@@ -279,3 +279,28 @@ class InMemoryUserStore:
     def users(self) -> Iterable[User]:
         """Every user."""
         return [u for u, _ in self._users.values()]
+
+
+@dataclass(slots=True)
+class MemoryAudit:
+    """The audit port in memory: entries kept in a list for tests to read."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.entries.append(
+            {
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "before": dict(before) if before is not None else None,
+                "after": dict(after) if after is not None else None,
+            }
+        )

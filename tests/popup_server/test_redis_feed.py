@@ -17,7 +17,7 @@ from tests.popup_server.conftest import (
     receive_json,
     trace_events,
 )
-from tests.popup_server.memory_backend import RecordingPbx
+from tests.popup_server.memory_backend import MemoryAudit, RecordingPbx
 
 pytestmark = pytest.mark.redis
 
@@ -28,7 +28,9 @@ async def test_ring_published_on_one_node_pops_the_agent_connected_to_another(
     publisher = RedisStreamBus(redis_url, key_prefix=redis_prefix, block_seconds=0.5)
     reader = RedisStreamBus(redis_url, key_prefix=redis_prefix, block_seconds=0.5)
     crm = demo_crm()
-    backends = PanelBackends(make_users(password_hash), crm, RecordingPbx(), crm, crm, crm)
+    backends = PanelBackends(
+        make_users(password_hash), crm, RecordingPbx(), crm, crm, crm, audit=MemoryAudit()
+    )
     app = create_app(make_config(), backends, bus=reader, feed_name="node-b/popup")
     runner, port = await start_server(app, "127.0.0.1", 0)
     try:
@@ -63,7 +65,9 @@ async def test_a_restarted_node_resumes_and_shows_the_ring_it_missed_while_down(
 ) -> None:
     publisher = RedisStreamBus(redis_url, key_prefix=redis_prefix, block_seconds=0.5)
     crm = demo_crm()
-    backends = PanelBackends(make_users(password_hash), crm, RecordingPbx(), crm, crm, crm)
+    backends = PanelBackends(
+        make_users(password_hash), crm, RecordingPbx(), crm, crm, crm, audit=MemoryAudit()
+    )
     events = trace_events("inbound_answered")
     answered = next(i for i, e in enumerate(events) if isinstance(e, CallAnswered))
 
