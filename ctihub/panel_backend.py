@@ -151,6 +151,11 @@ class CrmCaseDesk:
             case = await session.get(Case, case_id)
         return _case_info(case) if case is not None else None
 
+    async def has_customer(self, customer_id: int) -> bool:
+        async with self._db.sessions() as session:
+            found = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
+        return found is not None
+
     async def wrap_up(
         self,
         *,

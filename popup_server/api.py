@@ -20,19 +20,38 @@ from typing import Any
 from aiohttp import web
 
 from popup_server.auth import (
+    FailureCounter,
     InvalidTokenError,
     LoginRateLimiter,
+    LoginsBusyError,
+    PasswordChecks,
     TokenSigner,
     User,
 )
-from popup_server.ports import DISPOSITIONS, CrmError, HubStatus, PanelBackends, PbxActionError
-from popup_server.wire import decode, encode, json_response
+from popup_server.ports import (
+    DISPOSITIONS,
+    CaseInfo,
+    CrmError,
+    HubStatus,
+    PanelBackends,
+    PbxActionError,
+)
+from popup_server.request_bodies import (
+    LinkCaseBody,
+    LoginBody,
+    OpenCaseBody,
+    OriginateBody,
+    QueuePauseBody,
+    WrapUpBody,
+    bad_request,
+    parse_body,
+)
+from popup_server.wire import encode, json_response
 from popup_server.ws_agent import AgentHub
 
 logger = logging.getLogger(__name__)
 
 _DIAL_RE = re.compile(r"^\+?[0-9*#]{2,32}$")
-_CODE_RE = re.compile(r"^[0-9]{4,16}$")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 
@@ -43,6 +62,9 @@ class ApiServices:
     backends: PanelBackends
     signer: TokenSigner
     limiter: LoginRateLimiter
+    passwords: PasswordChecks
+    code_tries: FailureCounter
+    """Unknown tracking codes tried per user (a code is a key to a customer's case)."""
     hub: AgentHub
     trusted_proxies: frozenset[str]
     status: HubStatus | None = None
@@ -77,16 +99,23 @@ def error_response(status: int, message: str, **headers: str) -> web.Response:
     return json_response({"error": message}, status=status, headers=headers)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = decode(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(
-            text=encode({"error": "body must be a JSON object"}), content_type="application/json"
-        )
-    return data
+def _other_customer(field: str, what: str) -> web.HTTPConflict:
+    return web.HTTPConflict(
+        text=encode(
+            {
+                "error": f"{field}: {what} is not the caller's; "
+                "send confirm_other_customer: true to file it there anyway",
+                "field": field,
+                "confirm": "confirm_other_customer",
+            }
+        ),
+        content_type="application/json",
+    )
+
+
+def _callers(call: dict[str, Any]) -> set[int]:
+    """The ids of the customers the call was matched to (the caller, as far as the CRM knows)."""
+    return {int(c["id"]) for c in call["match"]["customers"] if c.get("id") is not None}
 
 
 class Api:
@@ -165,10 +194,8 @@ class Api:
         return web.FileResponse(OPENAPI_PATH, headers={"Content-Type": "application/json"})
 
     async def login(self, request: web.Request) -> web.Response:
-        data = await _json_body(request)
-        username, password = data.get("username"), data.get("password")
-        if not isinstance(username, str) or not isinstance(password, str) or not username:
-            return error_response(400, "username and password (strings) are required")
+        body = await parse_body(request, LoginBody)
+        username, password = body.username, body.password
         address = self._client_address(request)
         wait = self._s.limiter.retry_after(username, address)
         if wait > 0:
@@ -176,9 +203,16 @@ class Api:
             return error_response(
                 429, "too many failed logins; try later", **{"Retry-After": str(int(wait) + 1)}
             )
-        user = await self._b.users.authenticate(username, password)
+        # Counted before the (slow) check, so a parallel burst is limited as it arrives.
+        self._s.limiter.attempt(username, address)
+        try:
+            user = await self._s.passwords.authenticate(username, password)
+        except LoginsBusyError as exc:
+            # Not checked, so not counted; logged at debug: a flood must not flood the log too.
+            self._s.limiter.succeeded(username, address)
+            logger.debug("login shed address=%s: %s", address, exc)
+            return error_response(503, "too many logins at once; try again", **{"Retry-After": "1"})
         if user is None:
-            self._s.limiter.failed(username, address)
             logger.info("login failed username=%s address=%s", username, address)
             return error_response(401, "wrong username or password")
         self._s.limiter.succeeded(username, address)
@@ -228,62 +262,94 @@ class Api:
         return json_response(self._own_call(user, request.match_info["call_id"]))
 
     async def link_case(self, request: web.Request) -> web.Response:
-        user = self.user(request)
-        call_id = request.match_info["call_id"]
-        self._own_call(user, call_id)
-        data = await _json_body(request)
-        code = str(data.get("tracking_code", "")).strip()
-        if not _CODE_RE.match(code):
-            return error_response(400, "tracking_code must be 4 to 16 digits")
-        case = await self._b.cases.find_case(code)
-        if case is None:
-            return error_response(404, f"no case with tracking code {code}")
-        return json_response({"call_id": call_id, "case": case})
-
-    async def open_case(self, request: web.Request) -> web.Response:
-        user = self.user(request)
-        data = await _json_body(request)
-        call_id = data.get("call_id")
-        if call_id is not None:
-            self._own_call(user, str(call_id))
-        customer_id = data.get("customer_id")
-        if customer_id is not None and not isinstance(customer_id, int):
-            return error_response(400, "customer_id must be an integer")
-        subject = data.get("subject")
-        if not isinstance(subject, str) or not subject.strip() or len(subject) > 300:
-            return error_response(400, "subject must be 1 to 300 characters")
-        try:
-            case = await self._b.cases.open_case(
-                customer_id=customer_id,
-                subject=subject,
-                call_id=str(call_id) if call_id is not None else None,
-                agent_user_id=user.id,
-            )
-        except CrmError as exc:
-            return error_response(400, str(exc))
-        return json_response(case, status=201)
-
-    async def wrap_up(self, request: web.Request) -> web.Response:
+        """The case a tracking code names, for this call: the caller's own unless confirmed."""
         user = self.user(request)
         call_id = request.match_info["call_id"]
         call = self._own_call(user, call_id)
-        data = await _json_body(request)
-        disposition = data.get("disposition")
+        body = await parse_body(request, LinkCaseBody)
+        tries_key = str(user.id)
+        wait = self._s.code_tries.retry_after(tries_key)
+        if wait > 0:
+            logger.warning("tracking code tries throttled user=%s", user.username)
+            return error_response(
+                429,
+                "too many unknown tracking codes; try later",
+                **{"Retry-After": str(int(wait) + 1)},
+            )
+        case = await self._b.cases.find_case(body.tracking_code)
+        if case is None:
+            self._s.code_tries.add(tries_key)
+            return error_response(404, f"no case with tracking code {body.tracking_code}")
+        self._check_callers_case(call, case, "tracking_code", body.confirm_other_customer)
+        return json_response({"call_id": call_id, "case": case})
+
+    def _check_callers_case(
+        self, call: dict[str, Any], case: CaseInfo, field: str, confirmed: bool
+    ) -> None:
+        if (
+            case.customer_id is not None
+            and case.customer_id not in _callers(call)
+            and not confirmed
+        ):
+            raise _other_customer(field, f"case {case.tracking_code} is another customer's and")
+
+    async def open_case(self, request: web.Request) -> web.Response:
+        user = self.user(request)
+        body = await parse_body(request, OpenCaseBody)
+        if body.call_id is not None:
+            call = self._own_call(user, body.call_id)
+            if (
+                body.customer_id is not None
+                and body.customer_id not in _callers(call)
+                and not body.confirm_other_customer
+            ):
+                raise _other_customer("customer_id", f"customer {body.customer_id}")
+        try:
+            case = await self._b.cases.open_case(
+                customer_id=body.customer_id,
+                subject=body.subject,
+                call_id=body.call_id,
+                agent_user_id=user.id,
+            )
+        except CrmError as exc:
+            raise bad_request(f"customer_id: {exc}", "customer_id") from None
+        return json_response(case, status=201)
+
+    async def wrap_up(self, request: web.Request) -> web.Response:
+        """The agent's note and disposition, on the caller's own case or customer unless
+        ``confirm_other_customer``."""
+        user = self.user(request)
+        call_id = request.match_info["call_id"]
+        call = self._own_call(user, call_id)
+        body = await parse_body(request, WrapUpBody)
+        disposition = body.disposition
         if disposition is not None and disposition not in DISPOSITIONS:
-            return error_response(400, f"disposition must be one of {', '.join(DISPOSITIONS)}")
-        note = data.get("note", "")
-        if not isinstance(note, str) or len(note) > 10_000:
-            return error_response(400, "note must be a string of at most 10000 characters")
-        case_id = data.get("case_id")
-        if case_id is not None and not isinstance(case_id, int):
-            return error_response(400, "case_id must be an integer")
-        customers = call["match"]["customers"]
-        customer_id = data.get("customer_id", customers[0]["id"] if customers else None)
+            raise bad_request(
+                f"disposition: must be one of {', '.join(DISPOSITIONS)}", "disposition"
+            )
+        callers = _callers(call)
+        confirmed = body.confirm_other_customer
+        customer_id = body.customer_id
+        if body.case_id is not None:
+            case = await self._b.cases.get_case(body.case_id)
+            if case is None:
+                raise bad_request(f"case_id: no case with id {body.case_id}", "case_id")
+            self._check_callers_case(call, case, "case_id", confirmed)
+            if customer_id is None:
+                customer_id = case.customer_id
+        if customer_id is None:
+            best = call["match"]["customers"][:1]
+            customer_id = int(best[0]["id"]) if best else None
+        elif customer_id not in callers and not confirmed:
+            raise _other_customer("customer_id", f"customer {customer_id}")
+        if customer_id is not None and not await self._b.cases.has_customer(customer_id):
+            raise bad_request(f"customer_id: no customer with id {customer_id}", "customer_id")
+        note = body.note
         try:
             saved = await self._b.cases.wrap_up(
                 call_id=call_id,
                 customer_id=customer_id,
-                case_id=case_id,
+                case_id=body.case_id,
                 agent_user_id=user.id,
                 note=note,
                 disposition=disposition,
@@ -297,8 +363,8 @@ class Api:
     async def phonebook(self, request: web.Request) -> web.Response:
         self.user(request)
         query = request.query.get("q", "").strip()
-        if len(query) < 2:
-            return error_response(400, "q must be at least 2 characters")
+        if not 2 <= len(query) <= 100:
+            return error_response(400, "q must be 2 to 100 characters")
         try:
             limit = min(max(int(request.query.get("limit", "20")), 1), 100)
         except ValueError:
@@ -308,10 +374,12 @@ class Api:
     async def originate(self, request: web.Request) -> web.Response:
         user = self.user(request)
         extension = self._own_extension(user)
-        data = await _json_body(request)
-        number = str(data.get("number", "")).replace(" ", "").replace("-", "")
+        body = await parse_body(request, OriginateBody)
+        number = body.number.replace(" ", "").replace("-", "")
         if not _DIAL_RE.match(number):
-            return error_response(400, "number must be 2 to 32 digits, optionally with a leading +")
+            raise bad_request(
+                "number: must be 2 to 32 digits, optionally with a leading +", "number"
+            )
         try:
             await self._b.pbx.originate(extension, number)
         except PbxActionError as exc:
@@ -325,18 +393,8 @@ class Api:
     async def queue_pause(self, request: web.Request) -> web.Response:
         user = self.user(request)
         extension = self._own_extension(user)
-        data = await _json_body(request)
-        paused = data.get("paused")
-        if not isinstance(paused, bool):
-            return error_response(400, "paused must be true or false")
-        reason = data.get("reason")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
-            return error_response(400, "reason must be a string of at most 64 characters")
-        queue = data.get("queue")
-        if queue is not None and (
-            not isinstance(queue, str) or not re.match(r"^[\w.-]{1,64}$", queue)
-        ):
-            return error_response(400, "queue must be a queue name")
+        body = await parse_body(request, QueuePauseBody)
+        paused, reason, queue = body.paused, body.reason, body.queue
         try:
             await self._b.pbx.queue_pause(extension, paused, reason, queue)
         except PbxActionError as exc:

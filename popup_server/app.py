@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,7 +20,7 @@ from aiohttp import web
 from cti.bus import EventBus
 from cti.screenpop import ScreenPops
 from popup_server.api import Api, ApiServices
-from popup_server.auth import LoginRateLimiter, TokenSigner
+from popup_server.auth import FailureCounter, LoginRateLimiter, PasswordChecks, TokenSigner
 from popup_server.pop_feed import PopFeed
 from popup_server.ports import HubStatus, PanelBackends
 from popup_server.recordings_api import RecordingsApi
@@ -64,17 +64,16 @@ def _token_key(config: PopupConfig) -> bytes:
     return secrets.token_bytes(32)
 
 
-@web.middleware
-async def _security_headers(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    response = await handler(request)
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # On every response as it is sent, errors (404s of unknown paths, 400s raised in
+    # handlers, 500s) included; the Server header names no software or versions.
+    response.headers["Server"] = "ctihub"
     response.headers.setdefault("Content-Security-Policy", _CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 def create_app(
@@ -95,14 +94,25 @@ def create_app(
     hub = AgentHub(pops)
     signer = TokenSigner(_token_key(config), config.token_ttl_seconds)
     origins = allowed_origins(config)
-    app = web.Application(middlewares=[_security_headers], client_max_size=256 * 1024)
+    app = web.Application(client_max_size=256 * 1024)
+    app.on_response_prepare.append(_security_headers)
     app[HUB_KEY] = hub
     app[SIGNER_KEY] = signer
     api = Api(
         ApiServices(
             backends=backends,
             signer=signer,
-            limiter=LoginRateLimiter(config.login_max_failures, config.login_window_seconds),
+            limiter=LoginRateLimiter(
+                config.login_max_failures,
+                config.login_window_seconds,
+                per_username=config.login_max_failures_per_username,
+                per_address=config.login_max_failures_per_address,
+                overall=config.login_max_failures_overall,
+            ),
+            passwords=PasswordChecks(
+                backends.users, config.login_hash_concurrency, config.login_waiting_max
+            ),
+            code_tries=FailureCounter(config.tracking_code_tries, config.login_window_seconds),
             hub=hub,
             trusted_proxies=frozenset(config.trusted_proxies),
             status=status,

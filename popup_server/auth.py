@@ -10,6 +10,7 @@ is why it lives minutes, not days.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -17,9 +18,9 @@ import hmac
 import json
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 Role = Literal["agent", "supervisor", "admin"]
@@ -191,55 +192,146 @@ def _b64decode(text: str) -> bytes:
         raise ValueError(str(exc)) from None
 
 
-@dataclass(slots=True)
-class _Attempts:
-    failures: deque[float] = field(default_factory=deque)
+class FailureCounter:
+    """Failures per key within a sliding window, remembered for at most ``max_keys`` keys.
+
+    Memory is bounded by ``max_keys`` x ``limit`` timestamps: each key keeps only
+    its last ``limit`` failures (all a decision needs), and past ``max_keys`` the
+    key touched longest ago is forgotten. Every operation is O(1); nothing ever
+    sweeps the table on the event loop.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limit = limit
+        self._window = window_seconds
+        self._max_keys = max_keys
+        self._clock = clock
+        self._keys: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may try again; 0 when it may try now."""
+        failures = self._keys.get(key)
+        if failures is None or len(failures) < self._limit:
+            return 0.0
+        return max(0.0, failures[0] + self._window - self._clock())
+
+    def add(self, key: str) -> None:
+        """Count one failure of ``key``."""
+        failures = self._keys.get(key)
+        if failures is None:
+            failures = self._keys[key] = deque(maxlen=self._limit)
+            if len(self._keys) > self._max_keys:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(key)
+        failures.append(self._clock())
+
+    def forgive(self, key: str) -> None:
+        """Take back the last failure counted for ``key`` (it turned out a success)."""
+        failures = self._keys.get(key)
+        if failures:
+            failures.pop()
+            if not failures:
+                del self._keys[key]
+
+    def clear(self, key: str) -> None:
+        """Forget every failure of ``key``."""
+        self._keys.pop(key, None)
 
 
 class LoginRateLimiter:
-    """Counts failed logins per (username, client address) in a sliding window."""
+    """Failed logins counted per (username, address), per username, per address and globally.
+
+    An attempt is counted *before* its password is checked and taken back if
+    it succeeds, so a burst of parallel attempts is limited as it arrives,
+    not after every one of them has been hashed.
+    """
 
     def __init__(
-        self, max_failures: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        max_failures: int,
+        window_seconds: float,
+        *,
+        per_username: int | None = None,
+        per_address: int | None = None,
+        overall: int | None = None,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._max = max_failures
-        self._window = window_seconds
-        self._clock = clock
-        self._keys: dict[tuple[str, str], _Attempts] = {}
+        def counter(limit: int) -> FailureCounter:
+            return FailureCounter(limit, window_seconds, max_keys, clock)
+
+        self._pair = counter(max_failures)
+        self._username = counter(per_username or 4 * max_failures)
+        self._address = counter(per_address or 10 * max_failures)
+        self._overall = counter(overall or 200 * max_failures)
+
+    def _keys(self, username: str, address: str) -> list[tuple[FailureCounter, str]]:
+        name = username.lower()
+        return [
+            (self._pair, f"{name}\x00{address}"),
+            (self._username, name),
+            (self._address, address),
+            (self._overall, ""),
+        ]
+
+    @property
+    def remembered(self) -> int:
+        """Keys held across the counters (bounded by four times ``max_keys``)."""
+        return sum(len(c) for c in (self._pair, self._username, self._address, self._overall))
 
     def retry_after(self, username: str, address: str) -> float:
-        """Seconds until this pair may try again; 0 when it may try now."""
-        attempts = self._fresh(username, address)
-        if attempts is None or len(attempts.failures) < self._max:
-            return 0.0
-        return max(0.0, attempts.failures[0] + self._window - self._clock())
+        """Seconds until this username from this address may try again; 0 when it may now."""
+        return max(counter.retry_after(key) for counter, key in self._keys(username, address))
 
-    def failed(self, username: str, address: str) -> None:
-        """Record one failed attempt."""
-        key = (username.lower(), address)
-        attempts = self._keys.setdefault(key, _Attempts())
-        attempts.failures.append(self._clock())
-        if len(self._keys) > 100_000:
-            self._sweep()
+    def attempt(self, username: str, address: str) -> None:
+        """Count an attempt about to be checked as a failure (see :meth:`succeeded`)."""
+        for counter, key in self._keys(username, address):
+            counter.add(key)
 
     def succeeded(self, username: str, address: str) -> None:
-        """A successful login clears the pair's failures."""
-        self._keys.pop((username.lower(), address), None)
+        """Take back the attempt's count; the username's own failures are cleared."""
+        pair, username_key, address_key, overall_key = self._keys(username, address)
+        pair[0].clear(pair[1])
+        username_key[0].clear(username_key[1])
+        address_key[0].forgive(address_key[1])
+        overall_key[0].forgive(overall_key[1])
 
-    def _fresh(self, username: str, address: str) -> _Attempts | None:
-        key = (username.lower(), address)
-        attempts = self._keys.get(key)
-        if attempts is None:
-            return None
-        horizon = self._clock() - self._window
-        while attempts.failures and attempts.failures[0] <= horizon:
-            attempts.failures.popleft()
-        if not attempts.failures:
-            del self._keys[key]
-            return None
-        return attempts
 
-    def _sweep(self) -> None:
-        # Bounds memory under a spray of usernames: drop every pair whose window has passed.
-        for username, address in list(self._keys):
-            self._fresh(username, address)
+class LoginsBusyError(Exception):
+    """Too many logins are already waiting for a password check; try again shortly."""
+
+
+class PasswordChecks:
+    """Password checks, at most ``concurrency`` at once and ``waiting`` in line.
+
+    The store hashes in an executor (off the event loop); this bounds how many
+    hashes run at once, so a flood of logins takes at most ``concurrency``
+    cores, and how many wait, so it cannot queue up unbounded work either.
+    """
+
+    def __init__(self, users: UserStore, concurrency: int, waiting: int) -> None:
+        self._users = users
+        self._slots = asyncio.Semaphore(concurrency)
+        self._max_waiting = waiting
+        self._waiting = 0
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        """As :meth:`UserStore.authenticate`; raises :class:`LoginsBusyError` when full."""
+        if self._waiting >= self._max_waiting:
+            raise LoginsBusyError(f"{self._waiting} logins already waiting")
+        self._waiting += 1
+        try:
+            async with self._slots:
+                return await self._users.authenticate(username, password)
+        finally:
+            self._waiting -= 1

@@ -111,6 +111,10 @@ class CaseDesk(Protocol):
         """The case with this id, or None."""
         ...
 
+    async def has_customer(self, customer_id: int) -> bool:
+        """Whether a customer with this id exists."""
+        ...
+
     async def wrap_up(
         self,
         *,

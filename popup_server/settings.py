@@ -25,7 +25,19 @@ class PopupConfig(_Section):
     """Lifetime of an access token; the panel renews it at half-life."""
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     """Failed logins allowed per username and client address within the window."""
+    login_max_failures_per_username: int = Field(default=20, ge=1, le=100_000)
+    """Failed logins allowed per username from any address within the window."""
+    login_max_failures_per_address: int = Field(default=50, ge=1, le=100_000)
+    """Failed logins allowed per client address for any username within the window."""
+    login_max_failures_overall: int = Field(default=1000, ge=1, le=1_000_000)
+    """Failed logins allowed in all within the window (a distributed guessing campaign)."""
     login_window_seconds: float = Field(default=300.0, gt=0)
+    login_hash_concurrency: int = Field(default=1, ge=1, le=64)
+    """Password checks (scrypt, in an executor) run at once; the rest wait in line."""
+    login_waiting_max: int = Field(default=32, ge=1, le=10_000)
+    """Logins waiting for a password check; beyond this a login is answered 503 at once."""
+    tracking_code_tries: int = Field(default=10, ge=1, le=10_000)
+    """Unknown tracking codes an agent may try within ``login_window_seconds`` (429 after)."""
     heartbeat_seconds: float = Field(default=20.0, gt=0)
     """Websocket ping interval; a peer silent for twice this long is closed."""
     auth_timeout_seconds: float = Field(default=10.0, gt=0)

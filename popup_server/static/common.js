@@ -65,7 +65,11 @@
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (data) {
         if (r.status === 401 && path !== "/login") self.options.logout();
-        if (!r.ok) { var e = new Error(data.error || r.statusText); e.status = r.status; throw e; }
+        if (!r.ok) {
+          var e = new Error(data.error || r.statusText);
+          e.status = r.status; e.field = data.field; e.confirm = data.confirm;
+          throw e;
+        }
         return data;
       });
     });

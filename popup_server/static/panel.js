@@ -222,14 +222,28 @@
     }
   }
 
+  // The server files notes and cases only with the caller's own customer; for another
+  // customer it answers 409 naming the flag that confirms it, which the agent is asked for.
+  function confirming(send) {
+    return send({}).catch(function (err) {
+      if (err.status === 409 && err.confirm && window.confirm(err.message)) {
+        var extra = {}; extra[err.confirm] = true;
+        return send(extra);
+      }
+      throw err;
+    });
+  }
+
   function wireCallActions(node, call) {
     var result = node.querySelector(".case-result");
     var best = call.match.customers[0];
     node.querySelector(".case-form").addEventListener("submit", function (e) {
       e.preventDefault();
       var subject = e.target.subject.value;
-      api("POST", "/cases", { subject: subject, call_id: call.call_id, customer_id: best ? best.id : null })
-        .then(function (k) {
+      confirming(function (extra) {
+        return api("POST", "/cases", Object.assign(
+          { subject: subject, call_id: call.call_id, customer_id: best ? best.id : null }, extra));
+      }).then(function (k) {
           call.case = k; call.caseLinked = false;
           showCase(node, k, false);
           e.target.reset();
@@ -238,8 +252,11 @@
     });
     node.querySelector(".link-form").addEventListener("submit", function (e) {
       e.preventDefault();
-      api("POST", "/calls/" + encodeURIComponent(call.call_id) + "/case", { tracking_code: e.target.code.value })
-        .then(function (r) {
+      var code = e.target.code.value;
+      confirming(function (extra) {
+        return api("POST", "/calls/" + encodeURIComponent(call.call_id) + "/case",
+          Object.assign({ tracking_code: code }, extra));
+      }).then(function (r) {
           call.case = r.case; call.caseLinked = true;
           showCase(node, r.case, true);
         })
@@ -251,9 +268,12 @@
     node.querySelector(".wrap-form").addEventListener("submit", function (e) {
       e.preventDefault();
       var out = node.querySelector(".wrap-result");
-      api("POST", "/calls/" + encodeURIComponent(call.call_id) + "/wrapup", {
+      var wrap = {
         note: e.target.note.value, disposition: e.target.disposition.value || null,
         case_id: call.case ? call.case.id : null
+      };
+      confirming(function (extra) {
+        return api("POST", "/calls/" + encodeURIComponent(call.call_id) + "/wrapup", Object.assign({}, wrap, extra));
       }).then(function () {
         out.textContent = t("saved");
         if (call.state === "ended") { state.pops.delete(call.call_id); document.activeElement.blur(); renderPops(); }

@@ -137,6 +137,9 @@ class MemoryCrm:
     async def get_case(self, case_id: int) -> CaseInfo | None:
         return self.cases.get(case_id)
 
+    async def has_customer(self, customer_id: int) -> bool:
+        return customer_id in self.customers
+
     async def wrap_up(
         self,
         *,
