@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from sqlalchemy import select
 
 from crm_sync.db import Database
-from crm_sync.models import CUSTOMER_KINDS, PHONE_KINDS, Customer, PhoneNumber
+from crm_sync.models import CONTACT_CHANNELS, CUSTOMER_KINDS, PHONE_KINDS, Customer, PhoneNumber
 from crm_sync.phones import PhoneNormaliser
 
 
@@ -26,6 +27,13 @@ def phone_row(normaliser: PhoneNormaliser, raw: str, kind: str = "mobile") -> Ph
         reversed_digits=normalised.reversed_digits,
         kind=kind,
     )
+
+
+def _check_channel(channel: object) -> None:
+    if channel is not None and channel not in CONTACT_CHANNELS:
+        raise CustomerError(
+            f"preferred_channel must be one of {', '.join(CONTACT_CHANNELS)}, got {channel!r}"
+        )
 
 
 class CustomerService:
@@ -48,12 +56,17 @@ class CustomerService:
         notes: str | None = None,
         owner_agent_id: int | None = None,
         ref: str | None = None,
+        preferred_channel: str | None = None,
+        call_from: dt.time | None = None,
+        call_until: dt.time | None = None,
+        do_not_call: bool = False,
     ) -> Customer:
         """A new customer; ``phones`` are ``(number as entered, kind)`` pairs."""
         if not name.strip():
             raise CustomerError("a customer needs a name")
         if kind not in CUSTOMER_KINDS:
             raise CustomerError(f"kind must be one of {', '.join(CUSTOMER_KINDS)}, got {kind!r}")
+        _check_channel(preferred_channel)
         customer = Customer(
             name=name.strip(),
             kind=kind,
@@ -64,6 +77,10 @@ class CustomerService:
             notes=notes,
             owner_agent_id=owner_agent_id,
             ref=ref,
+            preferred_channel=preferred_channel,
+            call_from=call_from,
+            call_until=call_until,
+            do_not_call=do_not_call,
             phones=[phone_row(self._normaliser, raw, phone_kind) for raw, phone_kind in phones],
         )
         async with self._db.sessions() as session:
@@ -94,9 +111,14 @@ class CustomerService:
     async def update(self, customer_id: int, **fields: object) -> Customer:
         """Change plain fields of a customer (name, email, vip, …)."""
         allowed = {"name", "kind", "email", "address", "language", "vip", "notes", "owner_agent_id"}
+        allowed |= {"preferred_channel", "call_from", "call_until", "do_not_call"}
         unknown = set(fields) - allowed
         if unknown:
             raise CustomerError(f"cannot change {', '.join(sorted(unknown))} with update()")
+        if "preferred_channel" in fields:
+            _check_channel(fields["preferred_channel"])
+        if "name" in fields and not str(fields["name"] or "").strip():
+            raise CustomerError("a customer needs a name")
         async with self._db.sessions() as session:
             customer = await session.scalar(select(Customer).where(Customer.id == customer_id))
             if customer is None:

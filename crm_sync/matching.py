@@ -87,6 +87,21 @@ class CallInfo:
     agent: str | None
     disposition: str
     talk_seconds: int | None
+    note: str | None = None
+    """The agent's latest note on the call, if any."""
+    outcome: str | None = None
+    """The latest disposition code an agent gave the call (``resolved``, ``callback``…)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPreferences:
+    """How and when the customer wants to be reached."""
+
+    preferred_channel: str | None = None
+    call_from: str | None = None
+    """"HH:MM" in the call center's local time; None: any time."""
+    call_until: str | None = None
+    do_not_call: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +122,7 @@ class CustomerMatch:
     contract: ContractInfo
     open_cases: tuple[CaseInfo, ...]
     recent_calls: tuple[CallInfo, ...]
+    contact: ContactPreferences = ContactPreferences()
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +268,7 @@ class SqliteRowSource:
 _CUSTOMER_COLUMNS = """
     c.id, c.name, c.kind, c.vip, c.language, c.email, c.address,
     (SELECT MIN(d.extension) FROM devices d WHERE d.agent_id = c.owner_agent_id),
-    c.last_activity_at
+    c.last_activity_at, c.preferred_channel, c.call_from, c.call_until, c.do_not_call
 """
 _RANKING = "ORDER BY (c.last_activity_at IS NULL), c.last_activity_at DESC, c.id DESC"
 _EXACT_SQL = f"""
@@ -312,6 +328,10 @@ class _CustomerRow(NamedTuple):
     address: str | None
     owner_extension: str | None
     last_activity_at: Any
+    preferred_channel: str | None
+    call_from: Any
+    call_until: Any
+    do_not_call: Any
 
 
 class _Detail(NamedTuple):
@@ -341,12 +361,22 @@ class _CallRow(NamedTuple):
     agent: str | None
     disposition: str
     talk_seconds: int | None
+    note: str | None
+    outcome: str | None
 
 
+# The latest note and disposition code on each call come along: the pop shows what was
+# said and decided last time.
 _CALLS_SQL = """
-    SELECT call_id, direction, started_at, queue, agent, disposition, talk_seconds
-    FROM call_records WHERE customer_id = :customer_id
-    ORDER BY started_at DESC, id DESC LIMIT :limit
+    SELECT r.call_id, r.direction, r.started_at, r.queue, r.agent, r.disposition,
+           r.talk_seconds,
+           (SELECT n.body FROM notes n WHERE n.call_record_id = r.id AND n.body <> ''
+            ORDER BY n.id DESC LIMIT 1),
+           (SELECT n.disposition FROM notes n
+            WHERE n.call_record_id = r.id AND n.disposition IS NOT NULL
+            ORDER BY n.id DESC LIMIT 1)
+    FROM call_records r WHERE r.customer_id = :customer_id
+    ORDER BY r.started_at DESC, r.id DESC LIMIT :limit
 """
 
 
@@ -662,8 +692,16 @@ class CallerDirectory:
                             c.agent,
                             c.disposition,
                             c.talk_seconds,
+                            c.note,
+                            c.outcome,
                         )
                         for c in calls
+                    ),
+                    contact=ContactPreferences(
+                        customer.preferred_channel,
+                        clock_text(customer.call_from),
+                        clock_text(customer.call_until),
+                        bool(customer.do_not_call),
                     ),
                 )
             )
@@ -693,6 +731,15 @@ def contract_state(
         plan, _, ends_on = max(ended, key=lambda c: c[2] or dt.date.min)
         return ContractInfo("expired", plan, ends_on)
     return ContractInfo("none")
+
+
+def clock_text(value: Any) -> str | None:
+    """ "HH:MM" from a time either database driver returned (SQLite: "09:00:00.000000")."""
+    if value is None:
+        return None
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    return str(value)[:5]
 
 
 def as_datetime(value: Any) -> dt.datetime | None:

@@ -31,6 +31,9 @@ class CrmHttpConfig(_Section):
     """Dotted path to the list of contacts in the JSON reply; empty: the reply itself."""
     field_map: dict[str, str] = {"name": "name", "email": "email", "external_id": "id"}
     """ctihub field to dotted path inside one contact of the reply."""
+    record_url: str = ""
+    """Link to a contact's record in the external CRM, with ``{e164}``. Set when that CRM is
+    the customers' source: the panel then shows customers read-only with this link."""
     webhook_url: str = ""
     """Where call records and case updates are POSTed; empty: no webhooks."""
     webhook_secret: SecretStr = SecretStr("")

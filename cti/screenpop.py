@@ -32,6 +32,7 @@ from cti.events import (
     CallTransferred,
     Event,
     QueueMemberChanged,
+    QueueMemberRemoved,
 )
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class ScreenPops:
         self._calls: dict[str, _LiveCall] = {}
         self._ended: dict[str, deque[_LiveCall]] = {}
         self._members: dict[str, dict[str, dict[str, Any]]] = {}
+        self._names: dict[str, str] = {}
 
     @property
     def live_calls(self) -> int:
@@ -174,10 +176,7 @@ class ScreenPops:
         if isinstance(event, AgentRinging):
             return await self._on_ringing(event)
         if isinstance(event, CallStarted):
-            call = self._call(event.call_id)
-            call.caller, call.caller_name = event.caller, event.caller_name
-            call.dialed, call.direction = event.dialed, event.direction
-            return []
+            return await self._on_started(event)
         if isinstance(event, AgentRingStopped):
             return self._on_ring_stopped(event)
         if isinstance(event, CallAnswered):
@@ -190,7 +189,38 @@ class ScreenPops:
             return self._on_ended(event)
         if isinstance(event, QueueMemberChanged):
             return self._on_member(event)
+        if isinstance(event, QueueMemberRemoved):
+            return self._on_member_removed(event)
         return []
+
+    def agents(self) -> list[dict[str, Any]]:
+        """Every queue member the PBX told of, with one state for the transfer list:
+        ``{extension, name, state, paused}``; ``state`` is the busiest over its queues."""
+        order = ("in_use", "busy", "ringing", "idle", "unknown", "unavailable")
+        out = []
+        for extension, queues in sorted(self._members.items()):
+            if not queues:
+                continue
+            states = [m["state"] for m in queues.values()]
+            state = min(states, key=lambda s: order.index(s) if s in order else len(order))
+            paused = all(m["paused"] for m in queues.values())
+            out.append(
+                {
+                    "extension": extension,
+                    "name": self._names.get(extension, extension),
+                    "state": "paused" if paused and state == "idle" else state,
+                    "paused": paused,
+                }
+            )
+        return out
+
+    def member_queues(self, extension: str) -> list[str]:
+        """The queues ``extension`` is a member of, as the PBX last said."""
+        return sorted(self._members.get(extension, {}))
+
+    def queues(self) -> list[str]:
+        """Names of the queues the PBX reported members of."""
+        return sorted({queue for queues in self._members.values() for queue in queues})
 
     def snapshot(self, extensions: tuple[str, ...] | list[str] | set[str]) -> list[dict[str, Any]]:
         """What a (re)connecting panel for ``extensions`` must show: member states, then pops."""
@@ -249,6 +279,17 @@ class ScreenPops:
         call.ringing[event.agent] = event.at
         call.note("ringing", event.agent, event.at)
         return [Outgoing((event.agent,), _pop_message(call, event.agent))]
+
+    async def _on_started(self, event: CallStarted) -> list[Outgoing]:
+        call = self._call(event.call_id)
+        call.caller, call.caller_name = event.caller, event.caller_name
+        call.dialed, call.direction = event.dialed, event.direction
+        if call.info is None or call.info.presented == _party(call):
+            return []
+        # An outbound call popped on the agent's own leg (click-to-call rings the agent
+        # first): pop again, now with the dialled customer.
+        call.info = await self._caller(call)
+        return [Outgoing((agent,), _pop_message(call, agent)) for agent in call.attached()]
 
     def _on_ring_stopped(self, event: AgentRingStopped) -> list[Outgoing]:
         call = self._calls.get(event.call_id)
@@ -341,21 +382,35 @@ class ScreenPops:
             "at": event.at,
         }
         self._members.setdefault(event.agent, {})[event.queue] = member
+        if event.name:
+            self._names[event.agent] = event.name
         return [Outgoing((event.agent,), _member_message(event.agent, event.queue, member))]
+
+    def _on_member_removed(self, event: QueueMemberRemoved) -> list[Outgoing]:
+        if self._members.get(event.agent, {}).pop(event.queue, None) is None:
+            return []
+        message = {
+            "v": POP_SCHEMA_VERSION,
+            "type": "queue_member_removed",
+            "extension": event.agent,
+            "queue": event.queue,
+            "at": event.at,
+        }
+        return [Outgoing((event.agent,), message)]
 
     # Lookups: bounded in time; a slow or failing CRM gives a pop without customers.
 
     async def _caller(self, call: _LiveCall) -> CallerInfo:
         try:
             async with asyncio.timeout(self._lookup_timeout):
-                return await self._lookup.lookup(call.caller)
+                return await self._lookup.lookup(_party(call))
         except TimeoutError:
             logger.warning(
                 "caller lookup timed out call_id=%s timeout=%s", call.call_id, self._lookup_timeout
             )
         except Exception:
             logger.exception("caller lookup failed call_id=%s", call.call_id)
-        return CallerInfo(call.caller, None, "unavailable")
+        return CallerInfo(_party(call), None, "unavailable")
 
     async def _case(self, code: str, call_id: str) -> Mapping[str, Any] | None:
         try:
@@ -372,6 +427,11 @@ class ScreenPops:
         if call in kept:
             kept.remove(call)
         kept.append(call)
+
+
+def _party(call: _LiveCall) -> str | None:
+    """The number whose customer the pop shows: the dialled one on an outbound call."""
+    return call.dialed if call.direction == "outbound" and call.dialed else call.caller
 
 
 def _pop_message(call: _LiveCall, extension: str) -> dict[str, Any]:

@@ -70,10 +70,27 @@ class LinkHolderActions:
             originate_channel=ami.originate_channel,
             originate_context=ami.originate_context,
             member_interface=ami.member_interface,
+            member_state_interface=ami.member_state_interface,
+            transfer_context=ami.transfer_context,
         )
 
     async def originate(self, extension: str, number: str) -> None:
         await self._current().originate(extension, number)
+
+    async def hold(self, extension: str, call_id: str, on: bool) -> None:
+        await self._current().hold(extension, call_id, on)
+
+    async def transfer(self, extension: str, call_id: str, to: str, *, attended: bool) -> None:
+        await self._current().transfer(extension, call_id, to, attended=attended)
+
+    async def hangup(self, extension: str, call_id: str) -> None:
+        await self._current().hangup(extension, call_id)
+
+    async def queue_login(self, extension: str, queue: str, member_name: str) -> None:
+        await self._current().queue_login(extension, queue, member_name)
+
+    async def queue_logout(self, extension: str, queue: str) -> None:
+        await self._current().queue_logout(extension, queue)
 
     async def queue_pause(
         self, extension: str, paused: bool, reason: str | None, queue: str | None = None
@@ -190,6 +207,7 @@ class Hub:
             actions,
             AuditLog(crm.database),
             self.recordings,
+            external_record_url=s.crm.http.record_url or None,
         )
         # Every node shows pops to its own agents, so each reads the whole stream
         # under its own name (and resumes from its own position after a restart).

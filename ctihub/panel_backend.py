@@ -11,13 +11,14 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Integer, select, text
+from sqlalchemy import ColumnElement, Integer, and_, or_, select, text
 
 from crm_sync.audit import AuditLog
 from crm_sync.cases import CaseError, CaseService
+from crm_sync.customers import CustomerError, CustomerService
 from crm_sync.db import Database
-from crm_sync.matching import CallerDirectory
-from crm_sync.models import Agent, CallRecord, Case, Customer
+from crm_sync.matching import CallerDirectory, clock_text
+from crm_sync.models import Agent, CallRecord, Case, Customer, Note
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from crm_sync.phonebook import MIN_INDEXED_QUERY, fold_query, like_pattern
 from crm_sync.screenpop_lookup import CrmCallerLookup
@@ -28,6 +29,8 @@ from popup_server.ports import (
     CallRecording,
     CaseInfo,
     CrmError,
+    CustomerChanges,
+    HistoryQuery,
     LoggedCallSummary,
     PanelBackends,
     PbxActions,
@@ -119,6 +122,82 @@ class CrmPhonebook:
             )
             for c in ranked
         ]
+
+
+class CrmCustomerDesk:
+    """:class:`popup_server.ports.CustomerDesk` over :class:`crm_sync.customers.CustomerService`.
+
+    ``record_url``: set when an external CRM is the customers' source; customers are then
+    read-only here and the panel links to ``record_url`` (``{e164}`` filled in).
+    """
+
+    def __init__(
+        self, database: Database, customers: CustomerService, record_url: str | None = None
+    ) -> None:
+        self._db = database
+        self._customers = customers
+        self._record_url = record_url
+
+    def source(self) -> dict[str, Any]:
+        return {"editable": self._record_url is None, "record_url": self._record_url}
+
+    async def get(self, customer_id: int) -> dict[str, Any] | None:
+        async with self._db.sessions() as session:
+            customer = await session.get(Customer, customer_id)
+        return _customer_json(customer) if customer is not None else None
+
+    async def create(self, changes: CustomerChanges, number: str | None) -> dict[str, Any]:
+        values = _model_values(changes)
+        name = str(values.pop("name", ""))
+        try:
+            customer = await self._customers.create(
+                name=name, phones=[(number, "mobile")] if number else [], **values
+            )
+        except CustomerError as exc:
+            raise CrmError(str(exc)) from exc
+        return _customer_json(customer)
+
+    async def add_number(self, customer_id: int, number: str) -> dict[str, Any]:
+        try:
+            await self._customers.add_phone(customer_id, number)
+        except CustomerError as exc:
+            raise CrmError(str(exc)) from exc
+        found = await self.get(customer_id)
+        if found is None:
+            raise CrmError(f"no customer with id {customer_id}")
+        return found
+
+    async def update(self, customer_id: int, changes: CustomerChanges) -> dict[str, Any]:
+        try:
+            customer = await self._customers.update(customer_id, **_model_values(changes))
+        except CustomerError as exc:
+            raise CrmError(str(exc)) from exc
+        return _customer_json(customer)
+
+
+def _model_values(changes: CustomerChanges) -> dict[str, Any]:
+    values: dict[str, Any] = dict(changes)
+    for key in ("call_from", "call_until"):
+        if values.get(key):
+            values[key] = dt.time.fromisoformat(values[key])
+    return values
+
+
+def _customer_json(c: Customer) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "kind": c.kind,
+        "email": c.email,
+        "address": c.address,
+        "language": c.language,
+        "vip": c.vip,
+        "preferred_channel": c.preferred_channel,
+        "call_from": clock_text(c.call_from),
+        "call_until": clock_text(c.call_until),
+        "do_not_call": c.do_not_call,
+        "numbers": [{"raw": p.raw, "e164": p.e164, "kind": p.kind} for p in c.phones],
+    }
 
 
 class CrmCaseDesk:
@@ -229,9 +308,93 @@ class CrmCallHistory:
                 agent=r.agent,
                 talk_seconds=r.talk_seconds,
                 disposition=r.disposition,
-                has_recording=r.recording is not None,
+                has_recording=r.recording is not None and r.recording_seconds is not None,
             )
             for r, name in rows
+        ]
+
+
+MISSED_DISPOSITIONS = ("missed", "abandoned")
+
+
+class CrmCallSearch:
+    """:class:`popup_server.ports.CallSearch` over ``call_records`` (range scan on the
+    ``started_at`` index, then the filters), with the agent's latest note and outcome."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def find_calls(self, query: HistoryQuery) -> list[dict[str, Any]]:
+        latest_note = (
+            select(Note.body)
+            .where(Note.call_record_id == CallRecord.id, Note.body != "")
+            .order_by(Note.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        outcome = (
+            select(Note.disposition)
+            .where(Note.call_record_id == CallRecord.id, Note.disposition.is_not(None))
+            .order_by(Note.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        statement = (
+            select(CallRecord, Customer.name, latest_note, outcome)
+            .outerjoin(Customer, Customer.id == CallRecord.customer_id)
+            .where(CallRecord.started_at >= query.since)
+        )
+        missed = CallRecord.disposition.in_(MISSED_DISPOSITIONS)
+        if query.until is not None:
+            statement = statement.where(CallRecord.started_at < query.until)
+        if query.extensions is not None:
+            mine: ColumnElement[bool] = CallRecord.agent.in_(query.extensions)
+            if query.missed_queues:
+                mine = or_(mine, and_(missed, CallRecord.queue.in_(query.missed_queues)))
+            statement = statement.where(mine)
+        if query.missed_only:
+            statement = statement.where(missed)
+        if query.queue:
+            statement = statement.where(CallRecord.queue == query.queue)
+        if query.disposition:
+            code = query.disposition
+            if code.startswith("call:"):
+                statement = statement.where(CallRecord.disposition == code[5:])
+            else:
+                statement = statement.where(outcome == code)
+        folded = fold_query(query.text)
+        if folded:
+            pattern = like_pattern(folded)
+            conditions = [Customer.search_text.like(pattern, escape="\\")]
+            if folded.isdigit():
+                # "0912…" typed, "+98912…" logged: the national trunk prefix is not matched.
+                number = like_pattern(folded.lstrip("0") or folded)
+                conditions += [
+                    CallRecord.caller.like(number, escape="\\"),
+                    CallRecord.dialed.like(number, escape="\\"),
+                ]
+            statement = statement.where(or_(*conditions))
+        statement = statement.order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
+        async with self._db.sessions() as session:
+            rows = (await session.execute(statement.limit(query.limit))).all()
+        return [
+            {
+                "call_id": r.call_id,
+                "started_at": r.started_at.isoformat() if r.started_at else None,
+                "direction": r.direction,
+                "caller": r.caller,
+                "dialed": r.dialed,
+                "customer_name": name,
+                "queue": r.queue,
+                "agent": r.agent,
+                "wait_seconds": r.wait_seconds,
+                "talk_seconds": r.talk_seconds,
+                "disposition": r.disposition,
+                "outcome": code,
+                "note": note,
+                "has_recording": r.recording is not None and r.recording_seconds is not None,
+            }
+            for r, name, note, code in rows
         ]
 
 
@@ -307,10 +470,12 @@ def crm_panel_backends(
     pbx: PbxActions,
     audit: AuditLog,
     recordings: RecordingLibrary | None = None,
+    external_record_url: str | None = None,
 ) -> PanelBackends:
     """Every panel backend over one ``crm_sync`` database, plus the PBX actions.
 
     ``recordings``: where the call recordings are; None: recordings are not served.
+    ``external_record_url``: the external CRM's record link when it is the customers' source.
     """
     return PanelBackends(
         users=CrmUserStore(database),
@@ -322,4 +487,8 @@ def crm_panel_backends(
         figures=CrmDayFigures(database),
         recordings=CrmRecordings(database, recordings) if recordings is not None else None,
         audit=audit,
+        calls=CrmCallSearch(database),
+        customers=CrmCustomerDesk(
+            database, CustomerService(database, directory.normaliser), external_record_url
+        ),
     )

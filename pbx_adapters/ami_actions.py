@@ -135,6 +135,32 @@ class AmiActions:
             ]
         )
 
+    async def atxfer(self, channel: str, exten: str, *, context: str) -> Message:
+        """Attended transfer from ``channel`` (the transferer's own leg): Asterisk puts its
+        peer on hold and dials ``exten@context`` on ``channel``; when the transferer hangs
+        up, the two others are bridged (Asterisk's ``AttendedTransfer`` event)."""
+        return await self._link.send_action(
+            [
+                ("Action", "Atxfer"),
+                ("Channel", _channel("channel", channel)),
+                ("Exten", _matching("exten", exten, _EXTEN)),
+                ("Context", _matching("context", context, _CONTEXT)),
+            ]
+        )
+
+    async def mute_audio(self, channel: str, on: bool, *, direction: str = "all") -> Message:
+        """Mute or unmute a channel's audio (res_mutestream's ``MuteAudio``)."""
+        if direction not in ("in", "out", "all"):
+            raise InvalidActionInput(f"direction must be in, out or all, got {direction!r}")
+        return await self._link.send_action(
+            [
+                ("Action", "MuteAudio"),
+                ("Channel", _channel("channel", channel)),
+                ("Direction", direction),
+                ("State", "on" if on else "off"),
+            ]
+        )
+
     async def hangup(self, channel: str, *, cause: int | None = None) -> Message:
         """Hang up one channel (never a ``/regex/``: the hub names the channel it means)."""
         headers = [("Action", "Hangup"), ("Channel", _channel("channel", channel))]

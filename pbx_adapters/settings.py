@@ -46,6 +46,12 @@ class AmiConfig(_Section):
     """Queue member interface of an agent, for pause/unpause (``PJSIP/{extension}`` on plain
     Asterisk queues)."""
 
+    member_state_interface: str = "hint:{extension}@ext-local"
+    """Device state of a queue member added by the panel (QueueAdd ``StateInterface``), as
+    FreePBX and Issabel set it for Local members; empty for device members."""
+    transfer_context: str = "from-internal"
+    """Dialplan context transfers (blind and attended) dial the target in."""
+
     @field_validator("originate_channel", "member_interface")
     @classmethod
     def _has_extension(cls, value: str) -> str:

@@ -21,6 +21,9 @@ from cti.bus import EventBus
 from cti.screenpop import ScreenPops
 from popup_server.api import Api, ApiServices
 from popup_server.auth import FailureCounter, LoginRateLimiter, PasswordChecks, TokenSigner
+from popup_server.call_control_api import CallControlApi
+from popup_server.customers_api import CustomersApi
+from popup_server.history_api import HistoryApi
 from popup_server.pop_feed import PopFeed
 from popup_server.ports import HubStatus, PanelBackends
 from popup_server.recordings_api import RecordingsApi
@@ -121,6 +124,11 @@ def create_app(
     app.add_routes(api.routes())
     app.add_routes(SupervisorApi(api.user, backends.figures, config).routes())
     app.add_routes(RecordingsApi(api.user, backends.recordings, hub.pops).routes())
+    app.add_routes(CallControlApi(api.user, hub.pops, backends.pbx, config).routes())
+    if backends.calls is not None:
+        app.add_routes(HistoryApi(api.user, backends.calls, hub.pops).routes())
+    if backends.customers is not None:
+        app.add_routes(CustomersApi(api.user, backends.customers).routes())
     gate = SocketGate(signer, origins, config.heartbeat_seconds, config.auth_timeout_seconds)
     sockets = AgentSocketHandler(hub, gate)
     app.router.add_get("/ws/agent", sockets.handle)

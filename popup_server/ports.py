@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypedDict
 
 from cti.screenpop import CallerLookup
 from popup_server.auth import UserStore
@@ -37,6 +37,27 @@ class PbxActions(Protocol):
         self, extension: str, paused: bool, reason: str | None, queue: str | None = None
     ) -> None:
         """Pause or unpause ``extension`` in ``queue`` (every queue when None)."""
+        ...
+
+    async def hold(self, extension: str, call_id: str, on: bool) -> None:
+        """Put the other party of ``extension``'s leg of ``call_id`` on hold, or take it off."""
+        ...
+
+    async def transfer(self, extension: str, call_id: str, to: str, *, attended: bool) -> None:
+        """Transfer the other party to ``to`` (an extension or a number): blind, or attended
+        (the agent talks to ``to`` first; hanging up completes the transfer)."""
+        ...
+
+    async def hangup(self, extension: str, call_id: str) -> None:
+        """Hang up ``extension``'s own leg of ``call_id``."""
+        ...
+
+    async def queue_login(self, extension: str, queue: str, member_name: str) -> None:
+        """Add ``extension`` to ``queue`` as a dynamic member (QueueAdd)."""
+        ...
+
+    async def queue_logout(self, extension: str, queue: str) -> None:
+        """Remove ``extension`` from ``queue`` (QueueRemove)."""
         ...
 
 
@@ -154,6 +175,35 @@ class CallHistory(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """A call-history search; None or empty fields do not filter."""
+
+    since: dt.datetime
+    until: dt.datetime | None = None
+    extensions: tuple[str, ...] | None = None
+    """Calls these extensions answered; None: everyone's (supervisors)."""
+    missed_queues: tuple[str, ...] = ()
+    """Also the missed and abandoned calls of these queues (an agent's own queues)."""
+    text: str = ""
+    """Any part of the caller's or dialled number, or of the customer's name."""
+    queue: str | None = None
+    disposition: str | None = None
+    """The call's own (``answered``, ``missed``…) or the agent's outcome code (``resolved``…)."""
+    missed_only: bool = False
+    limit: int = 200
+
+
+class CallSearch(Protocol):
+    """Search of the call log (``GET /api/v1/history``)."""
+
+    async def find_calls(self, query: HistoryQuery) -> list[dict[str, Any]]:
+        """Matching calls, newest first: ``{call_id, started_at, direction, caller, dialed,
+        customer_name, queue, agent, wait_seconds, talk_seconds, disposition, outcome, note,
+        has_recording}``; ``has_recording`` only once the file was found and measured."""
+        ...
+
+
 class DayFigures(Protocol):
     """A day's figures per queue and per agent, from the call log (the wallboard's start)."""
 
@@ -258,3 +308,54 @@ class PanelBackends:
     """Calls' recordings; None: every recording answers 404."""
     audit: Audit = field(kw_only=True)
     """Where every admin and supervisor action is recorded."""
+    calls: CallSearch | None = None
+    """Search of the call log; None: no ``/history`` route."""
+    customers: CustomerDesk | None = None
+    """Customers created and edited from the pop; None: no ``/customers`` routes."""
+
+
+CONTACT_CHANNELS: tuple[str, ...] = ("phone", "sms", "email", "whatsapp")
+"""How a customer may prefer to be reached."""
+
+
+class CustomerChanges(TypedDict, total=False):
+    """Fields of a customer an agent may set from the pop (times as "HH:MM")."""
+
+    name: str
+    email: str | None
+    address: str | None
+    language: str | None
+    preferred_channel: str | None
+    call_from: str | None
+    call_until: str | None
+    do_not_call: bool
+
+
+class CustomerDesk(Protocol):
+    """Customers created and edited from the pop where the CRM is the hub's own.
+
+    Customer JSON: ``{id, name, kind, email, address, language, vip, preferred_channel,
+    call_from, call_until, do_not_call, numbers: [{raw, e164, kind}]}``. Refusals raise
+    :class:`CrmError` with the reason.
+    """
+
+    def source(self) -> dict[str, Any]:
+        """``{"editable": bool, "record_url": str | None}``: whether customers are the hub's
+        own; else a link template (``{e164}``) to the record in the external CRM."""
+        ...
+
+    async def get(self, customer_id: int) -> dict[str, Any] | None:
+        """One customer, or None."""
+        ...
+
+    async def create(self, changes: CustomerChanges, number: str | None) -> dict[str, Any]:
+        """A new customer with ``number`` (as the caller presented it) as its first number."""
+        ...
+
+    async def add_number(self, customer_id: int, number: str) -> dict[str, Any]:
+        """Give an existing customer one more number; the customer afterwards."""
+        ...
+
+    async def update(self, customer_id: int, changes: CustomerChanges) -> dict[str, Any]:
+        """Change the given fields; the customer afterwards."""
+        ...

@@ -11,7 +11,7 @@ error. Unknown fields are ignored (older panels may send more).
 from __future__ import annotations
 
 import re
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -70,6 +70,15 @@ class QueuePauseBody(RequestBody):
     queue: Annotated[str, StringConstraints(pattern=re.compile(r"^[\w.-]{1,64}$"))] | None = None
 
 
+class HoldBody(RequestBody):
+    on: bool
+
+
+class TransferBody(RequestBody):
+    kind: Literal["blind", "attended"]
+    to: Annotated[str, StringConstraints(max_length=64)]
+
+
 Body = TypeVar("Body", bound=RequestBody)
 
 
@@ -94,3 +103,15 @@ async def parse_body(request: web.Request, model: type[Body]) -> Body:
         first = exc.errors(include_url=False, include_input=False)[0]
         field = ".".join(str(part) for part in first["loc"]) or None
         raise bad_request(f"{field}: {first['msg']}", field) from None
+
+
+async def parse_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body as a plain object, for routes that check field by field
+    (a PATCH's "only what was sent"); the same 400s as :func:`parse_body`."""
+    try:
+        data = decode(await request.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"body must be a JSON object: {exc}") from None
+    if not isinstance(data, dict):
+        raise bad_request("body must be a JSON object")
+    return data

@@ -51,6 +51,14 @@ class PopupConfig(_Section):
     wallboard_max_wait_seconds: int = Field(default=60, ge=1, le=86_400)
     """The wallboard flags a queue whose longest waiting caller has waited longer than this."""
 
+    wrapup_seconds: int = Field(default=30, ge=0, le=3600)
+    """After-call work shown after a call ends before the agent is available again (as the
+    queue's ``wrapuptime`` in queues.conf: keep them equal)."""
+    wrapup_seconds_by_queue: dict[str, int] = {}
+    """Queue name to its own wrap-up seconds."""
+    wrapup_notes_required: list[str] = []
+    """Queues whose calls need a note before the after-call card goes (no Dismiss)."""
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:

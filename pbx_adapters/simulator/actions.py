@@ -137,6 +137,33 @@ def blind_transfer(model: PbxModel, action: Mapping[str, str], action_id: str) -
     return ack(action_id, "Transfer succeeded")
 
 
+def atxfer(model: PbxModel, action: Mapping[str, str], action_id: str) -> list[Fields]:
+    channel, exten = header(action, "Channel"), header(action, "Exten")
+    context = header(action, "Context") or model.spec.transfer_context
+    if not channel:
+        return error(action_id, "No channel specified")
+    if not exten:
+        return error(action_id, "No extension specified")
+    call = model.call_of(channel)
+    if call is None:
+        return error(action_id, "No such channel")
+    if not model.attended_transfer(call, exten, context):
+        return error(action_id, "Atxfer failed")
+    return ack(action_id, "Atxfer successfully queued")
+
+
+def mute_audio(model: PbxModel, action: Mapping[str, str], action_id: str) -> list[Fields]:
+    channel = header(action, "Channel")
+    direction, state = header(action, "Direction").lower(), header(action, "State").lower()
+    if not channel or direction not in ("in", "out", "all") or state not in ("on", "off"):
+        return error(action_id, "Invalid arguments")
+    call = model.call_of(channel)
+    if call is None:
+        return error(action_id, "No such channel")
+    model.mute(call, state == "on")
+    return ack(action_id, "Audiohook has been updated")
+
+
 def setvar(model: PbxModel, action: Mapping[str, str], action_id: str) -> list[Fields]:
     name, value, channel = (
         header(action, "Variable"),
@@ -407,6 +434,8 @@ HANDLERS: dict[str, ActionHandler] = {
     "hangup": hangup,
     "redirect": redirect,
     "blindtransfer": blind_transfer,
+    "atxfer": atxfer,
+    "muteaudio": mute_audio,
     "setvar": setvar,
     "getvar": getvar,
     "queuepause": queue_pause,
@@ -425,6 +454,8 @@ WRITE_CLASS: dict[str, str] = {
     "hangup": "system",
     "redirect": "call",
     "blindtransfer": "call",
+    "atxfer": "call",
+    "muteaudio": "system",
     "setvar": "call",
     "getvar": "call",
     "queuepause": "agent",

@@ -177,6 +177,36 @@ def blind_transfer(
     ]
 
 
+def attended_transfer(
+    transferer: Channel,
+    orig_bridge: str,
+    target: Channel,
+    second_bridge: str,
+    transferee: Channel,
+) -> Fields:
+    """AttendedTransfer as Asterisk 12+ documents it, completed by the transferer hanging up:
+    both bridges named, the transferee moved to the target (``DestType: Bridge``)."""
+    return [
+        *_head("AttendedTransfer", CALL),
+        ("Result", "Success"),
+        *transferer.snapshot("OrigTransferer"),
+        *[("Orig" + k, v) for k, v in bridge_block(orig_bridge, 1)],
+        *transferer.snapshot("SecondTransferer"),
+        *[("Second" + k, v) for k, v in bridge_block(second_bridge, 2)],
+        ("DestType", "Bridge"),
+        ("DestBridgeUniqueid", orig_bridge),
+        *transferee.snapshot("Transferee"),
+        *target.snapshot("TransferTarget"),
+        ("IsExternal", "Yes"),
+    ]
+
+
+def music_on_hold(name: str, channel: Channel, music_class: str = "default") -> Fields:
+    """MusicOnHoldStart (with its class) / MusicOnHoldStop."""
+    fields = channel_event(name, channel)
+    return [*fields, ("Class", music_class)] if name == "MusicOnHoldStart" else fields
+
+
 def hangup_request(name: str, channel: Channel, cause: int) -> Fields:
     """HangupRequest / SoftHangupRequest."""
     return [*channel_event(name, channel), ("Cause", str(cause))]

@@ -163,6 +163,10 @@ class Call:
     outbound: bool = False
     remote: Leg | None = None
     originate_leg: Leg | None = None
+    consult: Leg | None = None
+    """During an attended transfer: the leg dialled to the target."""
+    consult_bridge: str = ""
+    muted: bool = False
     vars: dict[str, str] = field(default_factory=dict)
     agi_running: bool = False
 
@@ -908,6 +912,72 @@ class PbxModel:
         self._later(call, delay, self._direct_answer, call, new_leg, remaining)
         return True
 
+    def attended_transfer(self, call: Call, exten: str, context: str) -> bool:
+        """AMI Atxfer from the agent's leg: the caller hears music, the agent's leg leaves
+        the bridge and dials ``exten``; the agent hanging up completes the transfer."""
+        leg = call.agent_leg
+        target = self.agents.get(exten)
+        if leg is None or call.consult is not None:
+            return False
+        if target is None or target.call is not None or target.status != NOT_INUSE:
+            return False
+        self.emit(shape.music_on_hold("MusicOnHoldStart", call.caller))
+        self.emit(shape.bridge_channel("BridgeLeave", call.bridge_id, 1, leg.one))
+        leg.one.bridge_id = ""
+        consult = self._dial_leg(call, target, exten, "from-queue")
+        self._leg_rings(call, consult, f"{exten}@from-queue/n", None)
+        call.consult = consult
+        delay = target.spec.answer_delay
+        self._later(call, delay, self._consult_answers, call, consult)
+        return True
+
+    def _consult_answers(self, call: Call, consult: Leg) -> None:
+        leg = call.agent_leg
+        if leg is None or call.consult is not consult:
+            return
+        if consult.two is not None:
+            self._set_state(consult.two, UP)
+        self._set_state(consult.one, UP)
+        consult.one.answered_at = self.now
+        self.emit(shape.dial_end(call.caller, consult.one, "ANSWER"))
+        call.consult_bridge = self._bridge_id()
+        self.emit(shape.bridge_event("BridgeCreate", call.consult_bridge, 0))
+        self.emit(shape.bridge_channel("BridgeEnter", call.consult_bridge, 1, leg.one))
+        self.emit(shape.bridge_channel("BridgeEnter", call.consult_bridge, 2, consult.one))
+        leg.one.bridge_id = consult.one.bridge_id = call.consult_bridge
+
+    def _complete_attended(self, call: Call) -> None:
+        """The transferer hung up while talking to the target: caller and target are joined."""
+        old, new = call.agent_leg, call.consult
+        assert old is not None and new is not None
+        self.emit(
+            shape.attended_transfer(
+                old.one, call.bridge_id, new.one, call.consult_bridge, call.caller
+            )
+        )
+        call.vars["_transferred"] = new.one.exten
+        self._agent_complete(call, old, "transfer")
+        self.emit(shape.music_on_hold("MusicOnHoldStop", call.caller))
+        if old.two is not None:
+            self.emit(shape.hangup_request("HangupRequest", old.two, 16))
+        self.emit(shape.bridge_channel("BridgeLeave", call.consult_bridge, 1, old.one))
+        self.emit(shape.bridge_channel("BridgeLeave", call.consult_bridge, 0, new.one))
+        self.emit(shape.bridge_event("BridgeDestroy", call.consult_bridge, 0))
+        self._hangup_channel(old.one, 16)
+        if old.two is not None:
+            self._hangup_channel(old.two, 16)
+        self._release_agent(old.agent, call)
+        self.emit(shape.bridge_channel("BridgeEnter", call.bridge_id, 2, new.one))
+        new.one.bridge_id = call.bridge_id
+        call.agent_leg, call.consult, call.consult_bridge = new, None, ""
+        call.answered_at = self.now
+        end = self.agent_hangs_up if call.plan.hangup_by == "agent" else self.caller_hangs_up
+        self._later(call, max(call.plan.talk, 1.0), end, call)
+
+    def mute(self, call: Call, on: bool) -> None:
+        """MuteAudio on the agent's leg: no event, as on Asterisk; kept for Status."""
+        call.muted = on
+
     def redirect(self, call: Call, exten: str, context: str) -> bool:
         """AMI Redirect of the caller to an agent's extension: transfer, or jump the queue.
 
@@ -1185,7 +1255,10 @@ class PbxModel:
                 and channel_name in (call.remote.one.name, getattr(call.remote.two, "name", "")),
             )
         elif leg is not None and channel_name in (leg.one.name, getattr(leg.two, "name", "")):
-            self.agent_hangs_up(call)
+            if call.consult is not None and call.consult_bridge:
+                self._complete_attended(call)
+            else:
+                self.agent_hangs_up(call)
         else:
             self.caller_hangs_up(call)
         return True

@@ -10,15 +10,69 @@
   var $ = function (id) { return document.getElementById(id); };
 
   // ---------------------------------------------------------------- formatting
+  // Dates and digits through the browser's own Intl (ICU): the Persian (Jalali) calendar and
+  // Persian digits in Persian, ISO-like days and Latin digits in English. One module for
+  // both pages.
 
+  var formats = {};
+  function format(lang, key, options) {
+    var id = lang + ":" + key;
+    if (!formats[id]) {
+      var locale = lang === "fa" ? "fa-IR-u-ca-persian-nu-arabext" : "en-CA-u-ca-gregory-nu-latn";
+      formats[id] = new Intl.DateTimeFormat(locale, options);
+    }
+    return formats[id];
+  }
+  var persianDigits = null;
+  /** Latin digits in ``text`` written in the page's language (Persian digits in Persian). */
   function digits(text) {
-    return I18n.language() === "fa" ? Jalali.persianDigits(text) : String(text);
+    if (I18n.language() !== "fa") return String(text);
+    if (!persianDigits) {
+      var nf = new Intl.NumberFormat("fa-IR-u-nu-arabext", { useGrouping: false });
+      persianDigits = [];
+      for (var i = 0; i < 10; i++) persianDigits.push(nf.format(i));
+    }
+    return String(text).replace(/[0-9]/g, function (d) { return persianDigits[+d]; });
   }
   function pad(n) { return n < 10 ? "0" + n : String(n); }
-  /** A day as the page's language writes it: Jalali in Persian, YYYY-MM-DD otherwise. */
-  function dateText(d) {
-    if (I18n.language() === "fa") return Jalali.formatDate(d);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+  function toDate(value) {
+    if (value === null || value === undefined || value === "") return null;
+    if (value instanceof Date) return value;
+    // A bare day ("2027-03-20") is that day where the agent is, not midnight UTC.
+    if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value)) value += "T12:00:00";
+    var d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+    return isNaN(d.getTime()) ? null : d;
+  }
+  /** A day as the page's language writes it: 1405/09/07 (Jalali) in Persian, 2026-11-28 otherwise. */
+  function dateText(value) {
+    var d = toDate(value);
+    if (!d) return "";
+    var parts = format(I18n.language(), "day", { year: "numeric", month: "2-digit", day: "2-digit" })
+      .formatToParts(d);
+    var get = function (type) {
+      var part = parts.find(function (p) { return p.type === type; });
+      return part ? part.value : "";
+    };
+    var sep = I18n.language() === "fa" ? "/" : "-";
+    return get("year") + sep + get("month") + sep + get("day");
+  }
+  /** Hours and minutes, 24-hour clock. */
+  function timeText(value) {
+    var d = toDate(value);
+    if (!d) return "";
+    return format(I18n.language(), "time", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .format(d);
+  }
+  function dateTimeText(value) {
+    var d = toDate(value);
+    return d ? dateText(d) + " " + timeText(d) : "";
+  }
+  /** A duration: "42 s", "3:05 min". */
+  function secondsText(s) {
+    if (s === null || s === undefined || s === "") return "";
+    s = Math.max(0, Math.round(+s));
+    if (s < 60) return digits(s) + " " + t("seconds");
+    return digits(Math.floor(s / 60) + ":" + pad(s % 60)) + " " + t("minutes");
   }
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -214,7 +268,8 @@
   }
 
   global.Ctihub = {
-    $: $, digits: digits, pad: pad, dateText: dateText, el: el,
+    $: $, digits: digits, pad: pad, dateText: dateText, timeText: timeText,
+    dateTimeText: dateTimeText, secondsText: secondsText, toDate: toDate, el: el,
     Session: Session, setLink: setLink, setPbxLink: setPbxLink, startPage: startPage
   };
 })(window);

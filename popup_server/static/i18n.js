@@ -48,7 +48,30 @@
       wb_over: "over", wb_under: "under", wb_no_alerts: "All queues on target.",
       wb_today: "Today", wb_supervisors_only: "The wallboard is for supervisors.",
       ag_idle: "Idle", ag_ringing: "Ringing", ag_talking: "Talking", ag_held: "On hold",
-      ag_paused: "Paused", ag_offline: "Offline"
+      ag_paused: "Paused", ag_offline: "Offline",
+      // The agent's day: call control, queues, after-call work, customers, history
+      vip: "VIP", queues: "Queues", queue_login: "Log in", queue_logout: "Log out",
+      queue_in: "logged in", queue_out: "logged out", no_queues: "No queue known yet.",
+      call_controls: "Call controls", hold: "Hold", resume: "Resume", transfer: "Transfer",
+      hang_up: "Hang up", transfer_to_agent: "To an agent", transfer_to_number: "or a number",
+      blind_transfer: "Blind transfer", attended_transfer: "Attended transfer",
+      choose_agent: "— choose —", transfer_done: "Transfer sent.", transfer_needs_target: "Choose an agent or type a number.",
+      acw: "After-call work", acw_left: "left", available_again: "Available again",
+      dismiss: "Dismiss", save: "Save", name: "Name", email: "Email", create: "Create",
+      create_customer: "New customer from this caller", attach_number: "Or add this number to a customer",
+      add_number: "Add number", number_added: "Number added.", customer_created: "Customer created.",
+      edit: "Edit", open_in_crm: "Open in the CRM", preferred_channel: "Preferred channel",
+      channel_none: "No preference", channel_phone: "Phone", channel_sms: "SMS", channel_email: "Email",
+      channel_whatsapp: "WhatsApp", call_from: "Call from", call_until: "Call until",
+      call_hours: "Hours to call", do_not_call: "Do not call", contact: "Contact",
+      foreign_case: "The code keyed in the IVR names a case of another customer:",
+      link_anyway: "Link to this call", outcome: "Outcome", note: "Note",
+      history: "Call history", history_query: "Number or name", date_from: "From", date_to: "To",
+      missed_only: "Missed only", any: "Any", no_recording: "No recording",
+      no_calls_found: "No call found.", outbound: "Outbound call", dialed: "Dialled",
+      lang_fa: "Persian", lang_en: "English", lang_ar: "Arabic", lang_tr: "Turkish",
+      reason_wrapup: "Wrap-up", internal_call: "Internal call", ag_in_use: "Talking",
+      ag_busy: "Busy", ag_unavailable: "Unavailable", ag_unknown: "Unknown"
     },
     fa: {
       title: "پنل اپراتور", offline: "قطع", connecting: "در حال اتصال…", connected: "متصل",
@@ -95,7 +118,29 @@
       wb_over: "بیش از", wb_under: "کمتر از", wb_no_alerts: "همه صف‌ها در حد هدف‌اند.",
       wb_today: "امروز", wb_supervisors_only: "تابلوی نظارت برای سرپرستان است.",
       ag_idle: "آزاد", ag_ringing: "در حال زنگ", ag_talking: "در حال مکالمه", ag_held: "در انتظار",
-      ag_paused: "متوقف", ag_offline: "خارج از دسترس"
+      ag_paused: "متوقف", ag_offline: "خارج از دسترس",
+      vip: "ویژه", queues: "صف‌ها", queue_login: "ورود به صف", queue_logout: "خروج از صف",
+      queue_in: "در صف", queue_out: "خارج از صف", no_queues: "هنوز صفی شناخته نشده است.",
+      call_controls: "کنترل تماس", hold: "نگه‌داشتن", resume: "ادامه مکالمه", transfer: "انتقال",
+      hang_up: "قطع تماس", transfer_to_agent: "به اپراتور", transfer_to_number: "یا به شماره",
+      blind_transfer: "انتقال مستقیم", attended_transfer: "انتقال با هماهنگی",
+      choose_agent: "— انتخاب کنید —", transfer_done: "انتقال انجام شد.", transfer_needs_target: "یک اپراتور انتخاب کنید یا شماره‌ای وارد کنید.",
+      acw: "کار پس از تماس", acw_left: "مانده", available_again: "دوباره آماده",
+      dismiss: "بستن", save: "ذخیره", name: "نام", email: "ایمیل", create: "ثبت",
+      create_customer: "ثبت مشتری جدید از این تماس‌گیرنده", attach_number: "یا افزودن این شماره به یک مشتری",
+      add_number: "افزودن شماره", number_added: "شماره افزوده شد.", customer_created: "مشتری ثبت شد.",
+      edit: "ویرایش", open_in_crm: "نمایش در CRM", preferred_channel: "راه ارتباطی دلخواه",
+      channel_none: "بدون ترجیح", channel_phone: "تلفن", channel_sms: "پیامک", channel_email: "ایمیل",
+      channel_whatsapp: "واتس‌اپ", call_from: "تماس از ساعت", call_until: "تا ساعت",
+      call_hours: "ساعت تماس", do_not_call: "تماس نگیرید", contact: "ارتباط",
+      foreign_case: "کدی که در منوی صوتی وارد شد پرونده مشتری دیگری است:",
+      link_anyway: "پیوند به این تماس", outcome: "نتیجه", note: "یادداشت",
+      history: "سابقه تماس‌ها", history_query: "شماره یا نام", date_from: "از", date_to: "تا",
+      missed_only: "فقط بی‌پاسخ", any: "همه", no_recording: "ضبط ندارد",
+      no_calls_found: "تماسی یافت نشد.", outbound: "تماس خروجی", dialed: "شماره گرفته‌شده",
+      lang_fa: "فارسی", lang_en: "انگلیسی", lang_ar: "عربی", lang_tr: "ترکی",
+      reason_wrapup: "کار پس از تماس", internal_call: "تماس داخلی", ag_in_use: "در حال مکالمه",
+      ag_busy: "مشغول", ag_unavailable: "در دسترس نیست", ag_unknown: "نامشخص"
     }
   };
 
@@ -116,6 +161,9 @@
 
   function apply(root) {
     root.querySelectorAll("[data-i18n]").forEach(function (el) { el.textContent = t(el.dataset.i18n); });
+    root.querySelectorAll("[data-i18n-label]").forEach(function (el) {
+      el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+    });
     root.querySelectorAll("[data-i18n-placeholder]").forEach(function (el) {
       el.placeholder = t(el.dataset.i18nPlaceholder);
     });

@@ -211,3 +211,29 @@ async def test_ended_call_stays_in_the_agents_snapshot_for_wrap_up() -> None:
     assert pops.live_calls == 0
     kept = [m for m in pops.snapshot(["1001"]) if m["type"] == "pop"]
     assert [m["call"]["state"] for m in kept] == ["ended"]
+
+
+async def test_click_to_call_pops_the_dialled_customer_not_the_agents_own_leg() -> None:
+    crm = FakeCrm()
+    pops = ScreenPops(crm)
+    out = await run(pops, trace("click_to_call"))
+    popped = [o.message["call"] for o in out if o.message["type"] == "pop"]
+    assert popped, "the answered click-to-call pops for its agent"
+    assert crm.lookups == ["02177665544"]
+    assert popped[-1]["caller"]["presented"] == "1002"
+    assert popped[-1]["dialed"] == "02177665544"
+    assert popped[-1]["match"]["status"] == "unknown"
+
+
+async def test_outbound_call_popped_on_ringing_is_popped_again_with_the_dialled_number() -> None:
+    crm = FakeCrm()
+    pops = ScreenPops(crm)
+    events: list[Event] = [
+        AgentRinging("c1", "1001", None, "1001", "Ali", None, None, None, 1.0),
+        CallStarted("c1", "outbound", "1001", "Ali", "+982188776655", 1.1),
+    ]
+    out = await run(pops, events)
+    assert crm.lookups == ["1001", "+982188776655"]
+    last = out[-1].message
+    assert (out[-1].extensions, last["type"]) == (("1001",), "pop")
+    assert last["call"]["match"]["customers"][0]["name"] == "Nasrin Tehrani"

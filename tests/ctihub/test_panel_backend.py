@@ -184,3 +184,56 @@ async def test_todays_calls_of_an_agent_from_the_call_log(crm: Crm) -> None:
             )
     calls = await crm.backends.history.today(("1001",), 50, since)
     assert [c.call_id for c in calls] == ["new"]
+
+
+async def test_customer_created_from_the_pop_is_popped_with_its_preferences(crm: Crm) -> None:
+    desk = crm.backends.customers
+    assert desk is not None and desk.source() == {"editable": True, "record_url": None}
+    created = await desk.create(
+        {"name": "Parisa Nouri", "preferred_channel": "sms", "call_from": "09:00"},
+        "09351112233",
+    )
+    await desk.update(created["id"], {"call_until": "17:30", "do_not_call": True})
+    info = await crm.backends.lookup.lookup("+989351112233")
+    best = info.customers[0]
+    assert best["name"] == "Parisa Nouri"
+    assert best["contact"] == {
+        "preferred_channel": "sms",
+        "call_from": "09:00",
+        "call_until": "17:30",
+        "do_not_call": True,
+    }
+    with pytest.raises(CrmError, match="preferred_channel"):
+        await desk.update(created["id"], {"preferred_channel": "fax"})
+
+
+async def test_last_calls_on_the_pop_carry_the_agents_note_and_disposition(crm: Crm) -> None:
+    info = await crm.backends.lookup.lookup("+982188776655")
+    customer_id = info.customers[0]["id"]
+    user = await crm.backends.users.authenticate("ali", DEMO_PASSWORD)
+    assert user is not None
+    async with crm.database.sessions() as session, session.begin():
+        session.add(
+            CallRecord(
+                call_id="note.1",
+                direction="inbound",
+                disposition="answered",
+                customer_id=customer_id,
+                started_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    await crm.backends.cases.wrap_up(
+        call_id="note.1",
+        customer_id=customer_id,
+        case_id=None,
+        agent_user_id=user.id,
+        note="Router replaced",
+        disposition="resolved",
+    )
+    info = await crm.backends.lookup.lookup("+982188776655")
+    last = info.customers[0]["recent_calls"][0]
+    assert (last["call_id"], last["note"], last["outcome"]) == (
+        "note.1",
+        "Router replaced",
+        "resolved",
+    )

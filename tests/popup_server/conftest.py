@@ -292,6 +292,8 @@ def crm_backends(
         figures=crm,
         recordings=recordings,
         audit=MemoryAudit(),
+        customers=crm,
+        calls=crm,
     )
 
 

@@ -33,6 +33,9 @@ class LiveStack:
     feed: PbxFeed
     bus: LocalBus
     pbx_events: list[Fields] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    """Domain events the tracker published, in order."""
+    pbx: AmiPbxActions | None = None
 
 
 @asynccontextmanager
@@ -55,7 +58,10 @@ async def live_stack(
     bus = LocalBus(retention=10_000)
     publishing: set[asyncio.Task[None]] = set()
 
+    domain: list[Event] = []
+
     def on_events(events: list[Event]) -> None:
+        domain.extend(events)
         # LocalBus.publish never waits; tasks run in creation order, keeping event order.
         task = asyncio.get_running_loop().create_task(bus.publish(events))
         publishing.add(task)
@@ -74,6 +80,7 @@ async def live_stack(
         AmiActions(feed.link),
         originate_channel="Local/{extension}@agent-handset/n",
         originate_context="outbound",
+        transfer_context="transfer-target",
     )
     runner = None
     try:
@@ -82,7 +89,7 @@ async def live_stack(
             make_config(public_url=public_url, **http), crm_backends(crm, users, pbx), bus=bus
         )
         runner, port = await start_server(app, "127.0.0.1", 0)
-        yield LiveStack(f"http://127.0.0.1:{port}", simulator, feed, bus, pbx_events)
+        yield LiveStack(f"http://127.0.0.1:{port}", simulator, feed, bus, pbx_events, domain, pbx)
     finally:
         if runner is not None:
             await runner.cleanup()

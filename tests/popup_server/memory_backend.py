@@ -21,6 +21,8 @@ from popup_server.ports import (
     CallRecording,
     CaseInfo,
     CrmError,
+    CustomerChanges,
+    HistoryQuery,
     LoggedCallSummary,
     PhonebookEntry,
     PhoneEntry,
@@ -109,6 +111,44 @@ class MemoryCrm:
                 break
         return out
 
+    # CustomerDesk
+
+    def source(self) -> dict[str, Any]:
+        return {"editable": True, "record_url": None}
+
+    async def get(self, customer_id: int) -> dict[str, Any] | None:
+        customer = self.customers.get(customer_id)
+        if customer is None:
+            return None
+        return {**customer, "numbers": customer["phones"]}
+
+    async def create(self, changes: CustomerChanges, number: str | None) -> dict[str, Any]:
+        customer_id = self.add_customer(
+            {"contract": {"state": "none"}, **changes}, [number] if number else []
+        )
+        found = await self.get(customer_id)
+        assert found is not None
+        return found
+
+    async def add_number(self, customer_id: int, number: str) -> dict[str, Any]:
+        if customer_id not in self.customers:
+            raise CrmError(f"no customer with id {customer_id}")
+        key = normalise(number)
+        self.customers[customer_id]["phones"].append({"raw": number, "e164": key, "kind": "mobile"})
+        if key:
+            self.by_number.setdefault(key, []).append(customer_id)
+        found = await self.get(customer_id)
+        assert found is not None
+        return found
+
+    async def update(self, customer_id: int, changes: CustomerChanges) -> dict[str, Any]:
+        if customer_id not in self.customers:
+            raise CrmError(f"no customer with id {customer_id}")
+        self.customers[customer_id].update(changes)
+        found = await self.get(customer_id)
+        assert found is not None
+        return found
+
     # CaseDesk
 
     async def open_case(
@@ -187,6 +227,34 @@ class MemoryCrm:
         ]
         return mine[-limit:][::-1]
 
+    # CallSearch
+
+    async def find_calls(self, query: HistoryQuery) -> list[dict[str, Any]]:
+        """Over ``calls``: the same filters as the database, on plain dicts."""
+        out = []
+        for c in reversed(self.calls):
+            started = dt.datetime.fromisoformat(str(c["started_at"]))
+            missed = c.get("disposition") in ("missed", "abandoned")
+            if started < query.since or (query.until is not None and started >= query.until):
+                continue
+            theirs = query.extensions is None or c.get("agent") in query.extensions
+            if not theirs and not (missed and c.get("queue") in query.missed_queues):
+                continue
+            if query.missed_only and not missed:
+                continue
+            if query.queue and c.get("queue") != query.queue:
+                continue
+            if (
+                query.text
+                and query.text.lower()
+                not in " ".join(
+                    str(c.get(k) or "") for k in ("caller", "dialed", "customer_name")
+                ).lower()
+            ):
+                continue
+            out.append({"outcome": None, "note": None, "has_recording": False, **c})
+        return out[: query.limit]
+
     # DayFigures
 
     async def day_figures(self, since: dt.datetime, sla_seconds: int) -> Figures:
@@ -227,6 +295,7 @@ class RecordingPbx:
 
     originated: list[tuple[str, str]] = field(default_factory=list)
     pauses: list[tuple[str, bool, str | None, str | None]] = field(default_factory=list)
+    actions: list[tuple[str, ...]] = field(default_factory=list)
 
     async def originate(self, extension: str, number: str) -> None:
         self.originated.append((extension, number))
@@ -235,6 +304,21 @@ class RecordingPbx:
         self, extension: str, paused: bool, reason: str | None, queue: str | None = None
     ) -> None:
         self.pauses.append((extension, paused, reason, queue))
+
+    async def hold(self, extension: str, call_id: str, on: bool) -> None:
+        self.actions.append(("hold" if on else "resume", extension, call_id))
+
+    async def transfer(self, extension: str, call_id: str, to: str, *, attended: bool) -> None:
+        self.actions.append(("attended" if attended else "blind", extension, call_id, to))
+
+    async def hangup(self, extension: str, call_id: str) -> None:
+        self.actions.append(("hangup", extension, call_id))
+
+    async def queue_login(self, extension: str, queue: str, member_name: str) -> None:
+        self.actions.append(("queue_login", extension, queue, member_name))
+
+    async def queue_logout(self, extension: str, queue: str) -> None:
+        self.actions.append(("queue_logout", extension, queue))
 
 
 @dataclass(slots=True)
