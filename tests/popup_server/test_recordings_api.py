@@ -266,6 +266,7 @@ async def test_agent_plays_a_recording_from_todays_calls_in_chromium(
         agent="1001",
         talk_seconds=9,
         recording=f"{SPOOL}/{INBOUND}",
+        recording_seconds=1.42,  # measured by the recordings service once the file closed
     )
     page = await browser.new_page()
     await page.goto(server.url + "/")
