@@ -2,7 +2,10 @@
 
 UTF-8 with a BOM by default, so Excel shows Persian text correctly; phones
 come out as ``kind:number; kind:number``, owners as extensions, customers by
-their ``ref``.
+their ``ref``. A text cell a spreadsheet would run as a formula (starting with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return: OWASP's CSV injection)
+is written with a leading ``'``, which spreadsheets show as text and
+:mod:`crm_sync.csv_io` takes off again on import.
 """
 
 from __future__ import annotations
@@ -14,10 +17,17 @@ from typing import Any, TextIO
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crm_sync.csv_io import COLUMNS, KINDS, CsvImportError
+from crm_sync.csv_io import COLUMNS, FORMULA_STARTS, KINDS, CsvImportError
 from crm_sync.db import Database
 from crm_sync.matching import as_datetime
 from crm_sync.models import Case, Contract, Customer, Device, PhoneNumber
+
+
+def spreadsheet_safe(value: object) -> object:
+    """``value``, with a ``'`` before a text that a spreadsheet would read as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 async def _extensions(connection: AsyncConnection) -> dict[int, str]:
@@ -36,12 +46,13 @@ async def export_csv(database: Database, kind: str, out: TextIO, bom: bool = Tru
         raise CsvImportError(f"cannot export {kind!r}: expected one of {', '.join(KINDS)}")
     if bom:
         out.write("\ufeff")  # Excel needs it to read UTF-8 (and so Persian) correctly
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF as RFC 4180 has it; it also makes the writer quote a field with a lone CR.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS[kind])
     count = 0
     async with database.engine.connect() as connection:
         for row in await _export_rows(connection, kind):
-            writer.writerow(["" if v is None else v for v in row])
+            writer.writerow(["" if v is None else spreadsheet_safe(v) for v in row])
             count += 1
     return count
 

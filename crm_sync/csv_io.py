@@ -152,6 +152,15 @@ class _Row:
         self.errors.append(RowError(self.line, column, message))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell a spreadsheet would run as a formula starts (OWASP, CSV injection)."""
+
+
+def _unquote_formula(field: str) -> str:
+    # The export writes such a cell as "'=..." so no spreadsheet runs it; the text is "=...".
+    return field[1:] if field.startswith("'") and field[1:].startswith(FORMULA_STARTS) else field
+
+
 def read_rows(data: bytes, kind: str) -> tuple[list[_Row], list[RowError]]:
     """Decode and split a CSV file; header problems come back as errors on line 1."""
     if kind not in COLUMNS:
@@ -193,7 +202,8 @@ def read_rows(data: bytes, kind: str) -> tuple[list[_Row], list[RowError]]:
                 row.fail(None, f"{len(fields)} fields, but the header has {len(header)}")
                 rows.append(row)
                 continue
-            rows.append(_Row(line, dict(zip(header, fields, strict=False))))
+            values = (_unquote_formula(f) for f in fields)
+            rows.append(_Row(line, dict(zip(header, values, strict=False))))
     except csv.Error as exc:
         raise CsvImportError(f"line {reader.line_num}: {exc}") from None
     return rows, errors

@@ -63,6 +63,9 @@ class AgiSession:
             )
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise AgiHangup(f"connection lost during {line.split()[0]}") from exc
+        except ValueError as exc:
+            # A reply line over the reader's limit, or not UTF-8: the channel cannot be read.
+            raise AgiError(f"unreadable reply to {line.split()[0]}: {exc}") from exc
         error = reply.get("error")
         if error in ("AGIResultHangup", "AGIAppError") or reply.get("result", ("",))[0] == "-1":
             raise AgiHangup(f"caller hung up during {line.split()[0]}")
@@ -166,7 +169,11 @@ class FastAgiServer:
         try:
             async with asyncio.timeout(self._env_timeout):
                 while True:
-                    line = await reader.readline()
+                    try:
+                        line = await reader.readline()
+                    except ValueError:  # a line over the reader's limit (64 KiB)
+                        log.warning("fastagi peer=%s environment line too long", peer)
+                        return None
                     if not line:
                         log.warning("fastagi peer=%s hung up inside the environment", peer)
                         return None

@@ -48,6 +48,7 @@ from popup_server.request_bodies import (
 )
 from popup_server.wire import encode, json_response
 from popup_server.ws_agent import AgentHub
+from popup_server.ws_handshake import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -150,11 +151,7 @@ class Api:
     # Auth
 
     def _client_address(self, request: web.Request) -> str:
-        remote = request.remote or "unknown"
-        forwarded = request.headers.get("X-Forwarded-For")
-        if forwarded and remote in self._s.trusted_proxies:
-            return forwarded.split(",")[-1].strip()
-        return remote
+        return client_address(request, self._s.trusted_proxies)
 
     def user(self, request: web.Request) -> User:
         """The caller's user from the bearer token, or 401."""

@@ -129,13 +129,21 @@ def create_app(
         app.add_routes(HistoryApi(api.user, backends.calls, hub.pops).routes())
     if backends.customers is not None:
         app.add_routes(CustomersApi(api.user, backends.customers).routes())
-    gate = SocketGate(signer, origins, config.heartbeat_seconds, config.auth_timeout_seconds)
-    sockets = AgentSocketHandler(hub, gate)
-    app.router.add_get("/ws/agent", sockets.handle)
+    gate = SocketGate(
+        signer,
+        origins,
+        config.heartbeat_seconds,
+        config.auth_timeout_seconds,
+        max_per_user=config.ws_max_per_user,
+        max_per_address=config.ws_max_per_address,
+        trusted_proxies=frozenset(config.trusted_proxies),
+    )
+    sockets = AgentSocketHandler(hub, gate, config.ws_queue_bytes)
+    app.router.add_get("/ws/agent", gate.guard(sockets.handle))
     supervisors = SupervisorHub()
     app[SUPERVISORS_KEY] = supervisors
     supervisor_sockets = SupervisorSocketHandler(supervisors, gate)
-    app.router.add_get("/ws/supervisor", supervisor_sockets.handle)
+    app.router.add_get("/ws/supervisor", gate.guard(supervisor_sockets.handle))
 
     async def index(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html")

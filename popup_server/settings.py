@@ -42,6 +42,12 @@ class PopupConfig(_Section):
     """Websocket ping interval; a peer silent for twice this long is closed."""
     auth_timeout_seconds: float = Field(default=10.0, gt=0)
     """A websocket must authenticate within this long after opening."""
+    ws_max_per_user: int = Field(default=20, ge=1, le=100_000)
+    """Websockets one user may have open at once (tabs, reconnects); more are closed 4029."""
+    ws_max_per_address: int = Field(default=1000, ge=1, le=1_000_000)
+    """Websockets open at once from one client address (``trusted_proxies`` apply); HTTP 429."""
+    ws_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+    """Bytes waiting to be sent to one socket before it is closed as too slow (4008)."""
     trusted_proxies: list[str] = []
     """Addresses of reverse proxies whose ``X-Forwarded-For`` is believed for rate limiting."""
     wallboard_sla_seconds: int = Field(default=20, ge=1, le=3600)

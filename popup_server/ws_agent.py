@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,7 +49,8 @@ from popup_server.ws_handshake import (
 
 logger = logging.getLogger(__name__)
 
-_QUEUE_LIMIT = 1000
+QUEUE_BYTES = 4 * 1024 * 1024
+"""What one socket may have waiting to be sent before it is closed as too slow."""
 
 
 def pbx_link_message(event: PbxLinkChanged) -> dict[str, Any]:
@@ -66,38 +68,69 @@ class AgentConnection:
     """One authenticated agent socket with its own outgoing queue and writer task."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, user: User, extensions: set[str], expires_at: float
+        self,
+        ws: web.WebSocketResponse,
+        user: User,
+        extensions: set[str],
+        expires_at: float,
+        max_bytes: int = QUEUE_BYTES,
     ) -> None:
         self.ws = ws
         self.user = user
         self.extensions = extensions
         self.expires_at = expires_at
         """When the token the socket was opened (or last renewed) with expires."""
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
+        self._queue: deque[tuple[str, int]] = deque()
+        self._ready = asyncio.Event()
+        self._stopped = False
+        self.queued_bytes = 0
+        self.max_bytes = max_bytes
         self.overflowed = False
 
-    def push(self, text: str) -> None:
-        """Queue ``text`` for sending; a socket this far behind is closed so it resyncs."""
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
-            if not self.overflowed:
-                self.overflowed = True
-                logger.warning(
-                    "agent socket too slow, closing user=%s queued=%d",
-                    self.user.username,
-                    self.queue.qsize(),
-                )
+    def push(self, text: str, size: int | None = None) -> None:
+        """Queue ``text`` (``size``: its UTF-8 length, when the caller knows it) for sending.
+
+        A socket with more than ``max_bytes`` waiting is closed so that it resyncs;
+        the text itself is shared with every other socket it was queued to.
+        """
+        if self.overflowed or self._stopped:
+            return
+        size = len(text.encode()) if size is None else size
+        if self.queued_bytes + size > self.max_bytes:
+            self.overflowed = True
+            self._queue.clear()
+            self.queued_bytes = 0
+            logger.warning(
+                "agent socket too slow, closing user=%s limit_bytes=%d",
+                self.user.username,
+                self.max_bytes,
+            )
+        else:
+            self._queue.append((text, size))
+            self.queued_bytes += size
+        self._ready.set()
+
+    def stop(self) -> None:
+        """Let the writer finish: it sends nothing more (or closes an overflowed socket)."""
+        self._stopped = True
+        self._queue.clear()
+        self.queued_bytes = 0
+        self._ready.set()
 
     async def write_loop(self) -> None:
-        """Send queued messages in order until told to stop or the socket closes."""
+        """Send queued messages in order until stopped or the socket closes."""
         while True:
-            text = await self.queue.get()
-            if text is None or self.ws.closed:
-                return
+            await self._ready.wait()
             if self.overflowed:
                 await self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow; reconnect to resync")
                 return
+            if self._stopped or self.ws.closed:
+                return
+            if not self._queue:
+                self._ready.clear()
+                continue
+            text, size = self._queue.popleft()
+            self.queued_bytes -= size
             try:
                 await self.ws.send_str(text)
             except (ConnectionError, RuntimeError):
@@ -111,6 +144,9 @@ class AgentHub:
         self._pops = pops
         self._by_extension: dict[str, set[AgentConnection]] = {}
         self.delivered = 0
+        self._version = 0
+        """Bumped on every change a resume could show; keys the encoded-snapshot cache."""
+        self._resumes: dict[frozenset[str], tuple[int, list[tuple[str, int]]]] = {}
         self.pbx_link: dict[str, Any] | None = None
         """The last ``pbx_link`` message (None until the PBX link was first reported)."""
 
@@ -124,13 +160,30 @@ class AgentHub:
         """Open authenticated sockets."""
         return len({c for conns in self._by_extension.values() for c in conns})
 
+    def resume(self, extensions: set[str]) -> list[tuple[str, int]]:
+        """The resume of ``extensions``, encoded: each text with its UTF-8 size.
+
+        Encoded once per state of the hub and shared by every socket that opens
+        before the next change, however many one user opens.
+        """
+        key = frozenset(extensions)
+        cached = self._resumes.get(key)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        messages = list(self._pops.snapshot(extensions))
+        if self.pbx_link is not None:
+            messages.append(self.pbx_link)
+        messages.append({"v": POP_SCHEMA_VERSION, "type": "snapshot_done"})
+        encoded = [(text, len(text.encode())) for text in map(encode, messages)]
+        if len(self._resumes) > 1000:
+            self._resumes.clear()
+        self._resumes[key] = (self._version, encoded)
+        return encoded
+
     def attach(self, connection: AgentConnection) -> None:
         """Queue the resume snapshot, then start receiving live messages (in that order)."""
-        for message in self._pops.snapshot(connection.extensions):
-            connection.push(encode(message))
-        if self.pbx_link is not None:
-            connection.push(encode(self.pbx_link))
-        connection.push(encode({"v": POP_SCHEMA_VERSION, "type": "snapshot_done"}))
+        for text, size in self.resume(connection.extensions):
+            connection.push(text, size)
         # No await between snapshot and registration: nothing can slip in between.
         for extension in connection.extensions:
             self._by_extension.setdefault(extension, set()).add(connection)
@@ -153,6 +206,7 @@ class AgentHub:
 
     def deliver(self, outgoing: Iterable[Outgoing]) -> None:
         """Encode each message once and queue it to the sockets of its extensions only."""
+        self._version += 1  # called once per event, whether or not anyone gets a message
         for item in outgoing:
             targets: set[AgentConnection] = set()
             for extension in item.extensions:
@@ -160,16 +214,19 @@ class AgentHub:
             if not targets:
                 continue
             text = encode(item.message)
+            size = len(text.encode())
             for connection in targets:
-                connection.push(text)
+                connection.push(text, size)
             self.delivered += len(targets)
 
     def link_changed(self, event: PbxLinkChanged) -> None:
         """Remember the PBX link's state and tell every open socket (it is rare)."""
         self.pbx_link = pbx_link_message(event)
+        self._version += 1
         text = encode(self.pbx_link)
+        size = len(text.encode())
         for connection in {c for conns in self._by_extension.values() for c in conns}:
-            connection.push(text)
+            connection.push(text, size)
 
     async def close_all(self) -> None:
         """Close every socket (server shutdown)."""
@@ -181,9 +238,10 @@ class AgentHub:
 class AgentSocketHandler:
     """aiohttp handler for ``/ws/agent``."""
 
-    def __init__(self, hub: AgentHub, gate: SocketGate) -> None:
+    def __init__(self, hub: AgentHub, gate: SocketGate, queue_bytes: int = QUEUE_BYTES) -> None:
         self._hub = hub
         self._gate = gate
+        self._queue_bytes = queue_bytes
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one agent socket from upgrade to close."""
@@ -191,7 +249,9 @@ class AgentSocketHandler:
         if claims is None:
             return ws
         user = claims.user
-        connection = AgentConnection(ws, user, set(user.extensions), claims.expires_at)
+        connection = AgentConnection(
+            ws, user, set(user.extensions), claims.expires_at, self._queue_bytes
+        )
         writer = asyncio.create_task(connection.write_loop(), name=f"ws-writer-{user.username}")
         watchdog = asyncio.create_task(self._expire(connection), name=f"ws-expiry-{user.username}")
         hello = hello_message(user, extensions=sorted(connection.extensions))
@@ -206,9 +266,9 @@ class AgentSocketHandler:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
-            with contextlib.suppress(asyncio.QueueFull):
-                connection.queue.put_nowait(None)
-            if connection.overflowed:
+            overflowed = connection.overflowed
+            connection.stop()
+            if overflowed:
                 await writer
             else:
                 writer.cancel()

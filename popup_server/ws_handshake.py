@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from cti.screenpop import POP_SCHEMA_VERSION
 from popup_server.auth import InvalidTokenError, TokenClaims, TokenSigner, User
-from popup_server.wire import decode
+from popup_server.wire import decode, encode
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,18 @@ CLOSE_FORBIDDEN = 4003
 """A valid user asking for what is not theirs (another's extension, the supervisor board)."""
 CLOSE_TOO_SLOW = 4008
 """The browser fell so far behind that it must reconnect and resync."""
+CLOSE_TOO_MANY = 4029
+"""The user already has as many sockets open as allowed."""
 _MAX_MESSAGE_BYTES = 64_000
+
+
+def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
+    """The browser's address: the peer, or the ``X-Forwarded-For`` hop a trusted proxy added."""
+    remote = request.remote or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded and remote in trusted_proxies:
+        return forwarded.split(",")[-1].strip()
+    return remote
 
 
 def origin_allowed(request: web.Request, allowed: frozenset[str]) -> bool:
@@ -99,11 +112,49 @@ class SocketGate:
         allowed_origins: frozenset[str],
         heartbeat: float,
         auth_timeout: float,
+        *,
+        max_per_user: int = 20,
+        max_per_address: int = 1000,
+        trusted_proxies: frozenset[str] = frozenset(),
     ) -> None:
         self._signer = signer
         self._allowed_origins = allowed_origins
         self._heartbeat = heartbeat
         self._auth_timeout = auth_timeout
+        self._max_per_user = max_per_user
+        self._max_per_address = max_per_address
+        self._trusted_proxies = trusted_proxies
+        self._per_user: Counter[int] = Counter()
+        self._per_address: Counter[str] = Counter()
+
+    def open_sockets(self, user_id: int) -> int:
+        """Sockets of this user open now (authenticated)."""
+        return self._per_user[user_id]
+
+    def guard(
+        self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``handler`` counted per client address (429 before the upgrade beyond the limit)
+        and, once :meth:`open` has authenticated it, per user."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            address = client_address(request, self._trusted_proxies)
+            if self._per_address[address] >= self._max_per_address:
+                logger.warning("websocket refused: too many from address=%s", address)
+                raise web.HTTPTooManyRequests(
+                    text=encode({"error": "too many sockets from this address"}),
+                    content_type="application/json",
+                )
+            self._per_address[address] += 1
+            try:
+                return await handler(request)
+            finally:
+                _release(self._per_address, address)
+                user_id = request.get(_USER_ID)
+                if user_id is not None:
+                    _release(self._per_user, user_id)
+
+        return guarded
 
     @property
     def signer(self) -> TokenSigner:
@@ -128,4 +179,25 @@ class SocketGate:
             heartbeat=self._heartbeat, compress=False, max_msg_size=_MAX_MESSAGE_BYTES
         )
         await ws.prepare(request)
-        return ws, await authenticate_socket(ws, self._signer, self._auth_timeout)
+        claims = await authenticate_socket(ws, self._signer, self._auth_timeout)
+        if claims is None:
+            return ws, None
+        user_id = claims.user.id
+        if self._per_user[user_id] >= self._max_per_user:
+            logger.warning(
+                "websocket refused: user=%s has %d open", claims.user.username, self._max_per_user
+            )
+            await ws.close(code=CLOSE_TOO_MANY, message=b"too many sockets open for this user")
+            return ws, None
+        self._per_user[user_id] += 1
+        request[_USER_ID] = user_id
+        return ws, claims
+
+
+_USER_ID = web.RequestKey("socket_user_id", int)
+
+
+def _release(counter: Counter[Any], key: Any) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]

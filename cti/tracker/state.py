@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cti import caller_text
 from cti.events import Direction, MemberState, Transfer
 
 Role = Literal["origin", "agent", "outside", "other"]
@@ -40,7 +41,7 @@ ACCEPTED_CODE = "CTIHUB_CASE"
 def caller_id(value: str | None) -> str | None:
     if value is None or value.strip().lower() in UNKNOWN_CALLER:
         return None
-    return value.strip()
+    return caller_text.clean(value) or None
 
 
 def to_int(value: str | None) -> int | None:
