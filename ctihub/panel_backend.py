@@ -298,20 +298,35 @@ class CrmCallHistory:
                     .limit(limit)
                 )
             ).all()
-        return [
-            LoggedCallSummary(
-                call_id=r.call_id,
-                started_at=r.started_at,
-                caller=r.caller,
-                customer_name=name,
-                queue=r.queue,
-                agent=r.agent,
-                talk_seconds=r.talk_seconds,
-                disposition=r.disposition,
-                has_recording=r.recording is not None and r.recording_seconds is not None,
-            )
-            for r, name in rows
-        ]
+        return [_logged_call(r, name) for r, name in rows]
+
+    async def find(self, call_id: str, extensions: tuple[str, ...]) -> LoggedCallSummary | None:
+        if not extensions:
+            return None
+        async with self._db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(CallRecord, Customer.name)
+                    .outerjoin(Customer, Customer.id == CallRecord.customer_id)
+                    .where(CallRecord.call_id == call_id, CallRecord.agent.in_(extensions))
+                )
+            ).first()
+        return None if row is None else _logged_call(row[0], row[1])
+
+
+def _logged_call(r: CallRecord, customer_name: str | None) -> LoggedCallSummary:
+    return LoggedCallSummary(
+        call_id=r.call_id,
+        started_at=r.started_at,
+        caller=r.caller,
+        customer_name=customer_name,
+        queue=r.queue,
+        agent=r.agent,
+        talk_seconds=r.talk_seconds,
+        disposition=r.disposition,
+        has_recording=r.recording is not None and r.recording_seconds is not None,
+        customer_id=r.customer_id,
+    )
 
 
 MISSED_DISPOSITIONS = ("missed", "abandoned")

@@ -33,6 +33,7 @@ from popup_server.ports import (
     CaseInfo,
     CrmError,
     HubStatus,
+    LoggedCallSummary,
     PanelBackends,
     PbxActionError,
 )
@@ -114,9 +115,22 @@ def _other_customer(field: str, what: str) -> web.HTTPConflict:
     )
 
 
-def _callers(call: dict[str, Any]) -> set[int]:
+Call = dict[str, Any] | LoggedCallSummary
+"""One of the agent's calls: its pop while the panel keeps it, else its call-log row."""
+
+
+def _callers(call: Call) -> set[int]:
     """The ids of the customers the call was matched to (the caller, as far as the CRM knows)."""
+    if isinstance(call, LoggedCallSummary):
+        return set() if call.customer_id is None else {call.customer_id}
     return {int(c["id"]) for c in call["match"]["customers"] if c.get("id") is not None}
+
+
+def _best_caller(call: Call) -> int | None:
+    if isinstance(call, LoggedCallSummary):
+        return call.customer_id
+    best = call["match"]["customers"][:1]
+    return int(best[0]["id"]) if best else None
 
 
 class Api:
@@ -174,8 +188,12 @@ class Api:
             )
         return user.extensions[0]
 
-    def _own_call(self, user: User, call_id: str) -> dict[str, Any]:
-        call = self._s.hub.pops.call_for(call_id, set(user.extensions))
+    async def _own_call(self, user: User, call_id: str) -> Call:
+        """The live pop of a call the user was on, else its call-log row (the panel keeps
+        only each agent's last few ended pops; the log keeps every call)."""
+        call: Call | None = self._s.hub.pops.call_for(call_id, set(user.extensions))
+        if call is None:
+            call = await self._b.history.find(call_id, user.extensions)
         if call is None:
             raise web.HTTPNotFound(
                 text=encode({"error": f"no call {call_id!r} of yours"}),
@@ -256,13 +274,13 @@ class Api:
 
     async def get_call(self, request: web.Request) -> web.Response:
         user = self.user(request)
-        return json_response(self._own_call(user, request.match_info["call_id"]))
+        return json_response(await self._own_call(user, request.match_info["call_id"]))
 
     async def link_case(self, request: web.Request) -> web.Response:
         """The case a tracking code names, for this call: the caller's own unless confirmed."""
         user = self.user(request)
         call_id = request.match_info["call_id"]
-        call = self._own_call(user, call_id)
+        call = await self._own_call(user, call_id)
         body = await parse_body(request, LinkCaseBody)
         tries_key = str(user.id)
         wait = self._s.code_tries.retry_after(tries_key)
@@ -280,9 +298,7 @@ class Api:
         self._check_callers_case(call, case, "tracking_code", body.confirm_other_customer)
         return json_response({"call_id": call_id, "case": case})
 
-    def _check_callers_case(
-        self, call: dict[str, Any], case: CaseInfo, field: str, confirmed: bool
-    ) -> None:
+    def _check_callers_case(self, call: Call, case: CaseInfo, field: str, confirmed: bool) -> None:
         if (
             case.customer_id is not None
             and case.customer_id not in _callers(call)
@@ -294,7 +310,7 @@ class Api:
         user = self.user(request)
         body = await parse_body(request, OpenCaseBody)
         if body.call_id is not None:
-            call = self._own_call(user, body.call_id)
+            call = await self._own_call(user, body.call_id)
             if (
                 body.customer_id is not None
                 and body.customer_id not in _callers(call)
@@ -317,7 +333,7 @@ class Api:
         ``confirm_other_customer``."""
         user = self.user(request)
         call_id = request.match_info["call_id"]
-        call = self._own_call(user, call_id)
+        call = await self._own_call(user, call_id)
         body = await parse_body(request, WrapUpBody)
         disposition = body.disposition
         if disposition is not None and disposition not in DISPOSITIONS:
@@ -335,8 +351,7 @@ class Api:
             if customer_id is None:
                 customer_id = case.customer_id
         if customer_id is None:
-            best = call["match"]["customers"][:1]
-            customer_id = int(best[0]["id"]) if best else None
+            customer_id = _best_caller(call)
         elif customer_id not in callers and not confirmed:
             raise _other_customer("customer_id", f"customer {customer_id}")
         if customer_id is not None and not await self._b.cases.has_customer(customer_id):

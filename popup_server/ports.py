@@ -163,6 +163,7 @@ class LoggedCallSummary:
     talk_seconds: int | None
     disposition: str
     has_recording: bool
+    customer_id: int | None = None
 
 
 class CallHistory(Protocol):
@@ -172,6 +173,10 @@ class CallHistory(Protocol):
         self, extensions: tuple[str, ...], limit: int, since: dt.datetime
     ) -> list[LoggedCallSummary]:
         """Calls since ``since`` (the agent's local midnight) of ``extensions``, newest first."""
+        ...
+
+    async def find(self, call_id: str, extensions: tuple[str, ...]) -> LoggedCallSummary | None:
+        """The logged call ``call_id`` if one of ``extensions`` answered it, however old."""
         ...
 
 

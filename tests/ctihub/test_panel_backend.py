@@ -184,6 +184,11 @@ async def test_todays_calls_of_an_agent_from_the_call_log(crm: Crm) -> None:
             )
     calls = await crm.backends.history.today(("1001",), 50, since)
     assert [c.call_id for c in calls] == ["new"]
+    # By id, an agent's own call is found however old it is; another agent's is not.
+    old = await crm.backends.history.find("old", ("1001",))
+    assert old is not None and (old.call_id, old.agent) == ("old", "1001")
+    assert await crm.backends.history.find("b", ("1001",)) is None
+    assert await crm.backends.history.find("old", ()) is None
 
 
 async def test_customer_created_from_the_pop_is_popped_with_its_preferences(crm: Crm) -> None:

@@ -210,22 +210,22 @@ class MemoryCrm:
         self, extensions: tuple[str, ...], limit: int, since: dt.datetime
     ) -> list[LoggedCallSummary]:
         mine = [
-            LoggedCallSummary(
-                call_id=c["call_id"],
-                started_at=dt.datetime.fromisoformat(str(c["started_at"])),
-                caller=c.get("caller"),
-                customer_name=c.get("customer_name"),
-                queue=c.get("queue"),
-                agent=c.get("agent"),
-                talk_seconds=c.get("talk_seconds"),
-                disposition=str(c.get("disposition", "answered")),
-                has_recording=bool(c.get("recording")),
-            )
+            _summary(c)
             for c in self.calls
             if c.get("agent") in extensions
             and dt.datetime.fromisoformat(str(c["started_at"])) >= since
         ]
         return mine[-limit:][::-1]
+
+    async def find(self, call_id: str, extensions: tuple[str, ...]) -> LoggedCallSummary | None:
+        return next(
+            (
+                _summary(c)
+                for c in self.calls
+                if c["call_id"] == call_id and c.get("agent") in extensions
+            ),
+            None,
+        )
 
     # CallSearch
 
@@ -391,3 +391,18 @@ class MemoryAudit:
                 "after": dict(after) if after is not None else None,
             }
         )
+
+
+def _summary(c: dict[str, Any]) -> LoggedCallSummary:
+    return LoggedCallSummary(
+        call_id=c["call_id"],
+        started_at=dt.datetime.fromisoformat(str(c["started_at"])),
+        caller=c.get("caller"),
+        customer_name=c.get("customer_name"),
+        queue=c.get("queue"),
+        agent=c.get("agent"),
+        talk_seconds=c.get("talk_seconds"),
+        disposition=str(c.get("disposition", "answered")),
+        has_recording=bool(c.get("recording")),
+        customer_id=c.get("customer_id"),
+    )

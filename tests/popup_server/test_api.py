@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 from typing import Any
 
@@ -169,3 +171,40 @@ async def test_todays_calls_start_at_the_agents_own_midnight(server: PanelServer
     for bad in ("yesterday", "nan", str(since - 3 * 86400), str(since + 86400)):
         status, body = await call_api(server, "GET", f"/calls/today?since={bad}")
         assert status == 400 and "since" in body["error"], bad
+
+
+async def test_an_agents_own_call_is_found_by_id_for_as_long_as_it_is_in_the_call_log(
+    server: PanelServer,
+) -> None:
+    # Four answered calls of ali's end; the panel keeps only the last few ended pops,
+    # the call log keeps them all.
+    ids = [f"1795392474.{100 + n}" for n in range(4)]
+    for call_id in ids:
+        events = [
+            dataclasses.replace(e, call_id=call_id)  # type: ignore[call-arg]
+            for e in trace_events("inbound_answered")
+            if hasattr(e, "call_id")
+        ]
+        await server.publish(events)
+        await server.log_call(
+            call_id=call_id,
+            started_at=dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC),
+            caller="+982188776655",
+            customer_id=1,
+            queue="support",
+            agent="1001",
+            talk_seconds=4,
+        )
+    status, call = await call_api(server, "GET", f"/calls/{ids[0]}")
+    assert (status, call["call_id"], call["agent"]) == (200, ids[0], "1001")
+    status, _ = await call_api(
+        server,
+        "POST",
+        f"/calls/{ids[0]}/wrapup",
+        body={"note": "called back", "disposition": "callback"},
+    )
+    assert status == 201
+    note = (await server.notes())[-1]
+    assert (note.body, note.customer_id) == ("called back", 1)
+    status, _ = await call_api(server, "GET", f"/calls/{ids[0]}", user="sara")
+    assert status == 404, "another agent's call stays out of reach"
