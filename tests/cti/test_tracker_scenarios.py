@@ -18,9 +18,11 @@ from cti.events import (
     CallEnded,
     CallHeld,
     CallResumed,
+    CallStarted,
     ChannelExpired,
     Event,
     QueueMemberChanged,
+    RecordingStarted,
 )
 from cti.settings import TrackerConfig
 from cti.tracker import CallTracker
@@ -746,3 +748,149 @@ def test_local_member_that_optimises_away_keeps_the_agent_on_the_call() -> None:
     assert [t.to_dict() for t in call.transfers] == [
         {"from": "1001", "to": "1003", "kind": "blind"}
     ]
+
+
+def _listed(
+    channel: dict[str, str], state: str, age: str, bridge: str, **extra: str
+) -> dict[str, str]:
+    return msg(
+        "CoreShowChannel",
+        **channel,
+        ChannelState=state,
+        Duration=age,
+        BridgeId=bridge,
+        **extra,
+    )
+
+
+def test_an_answer_inside_a_link_gap_is_recorded_as_answered_by_that_agent() -> None:
+    """Asterisk 22, device member: the ring is seen, the link drops before the answer,
+    and the resync lists caller and agent up in one bridge."""
+    tracker = CallTracker()
+    seen = run(tracker, pjsip_queue_call()[:5])  # up to AgentCalled: ringing 1001
+    assert [e.agent for e in seen if isinstance(e, AgentRinging)] == ["1001"]
+
+    tracker.begin_resync()  # the link came back 10 s later
+    caller = chan(TRUNK, "1700000000.10", "1700000000.10")
+    phone = chan(PHONE, "1700000000.11", "1700000000.10")
+    listing = [
+        (11.0, _listed(phone, "6", "00:00:08", "b-1", Application="AppQueue")),
+        (
+            11.0,
+            _listed(
+                caller, "6", "00:00:11", "b-1", Application="Queue", ApplicationData="support,t"
+            ),
+        ),
+        (11.0, msg("CoreShowChannelsComplete", ListItems="2")),
+    ]
+    events = run(tracker, listing) + tracker.end_resync(11.0)
+    (answer,) = [e for e in events if isinstance(e, CallAnswered)]
+    assert (answer.agent, answer.at) == ("1001", 3.0), "answered at the leg's listed age"
+    assert not ended(events)
+
+    done = tracker.feed(msg("Hangup", **caller, Cause="16"), 30.0)
+    done += tracker.feed(msg("Hangup", **phone, Cause="16"), 30.0)
+    (call,) = ended(done)
+    assert (call.disposition, call.agent, call.agents_rung) == ("answered", "1001", ("1001",))
+    assert (call.wait_seconds, call.talk_seconds) == (2, 27)
+
+
+def test_a_call_that_ended_inside_a_gap_ends_at_the_last_event_seen() -> None:
+    tracker = CallTracker()
+    run(tracker, pjsip_queue_call()[:8])  # answered at 4.0; the last event at 4.0
+    tracker.feed(msg("QueueMemberStatus", Queue="support", Interface="PJSIP/1001", Status="2"), 9.5)
+    tracker.begin_resync()
+    events = run(tracker, [(60.0, msg("CoreShowChannelsComplete", ListItems="0"))])
+    events += tracker.end_resync(60.0)
+    (call,) = ended(events)
+    assert call.reconciled and call.disposition == "answered"
+    assert call.ended_at == 9.5, "not the resync's time: the PBX was gone long before"
+
+
+def test_a_restarted_hub_adopts_the_call_whole_from_the_listing() -> None:
+    """Newest channel first, as Asterisk lists them: the caller is still found."""
+    tracker = CallTracker()
+    tracker.begin_resync()
+    caller = chan("IAX2/provider-13734", "5.4", "5.4")
+    phone = chan("IAX2/1001-7616", "5.5", "5.4")
+    listing = [
+        (
+            100.0,
+            _listed(
+                phone,
+                "6",
+                "00:00:03",
+                "b-2",
+                CallerIDNum="<unknown>",
+                Exten="2188000009",
+                Application="AppQueue",
+            ),
+        ),
+        (
+            100.0,
+            _listed(
+                caller,
+                "6",
+                "00:00:05",
+                "b-2",
+                CallerIDNum="+982188776655",
+                Exten="2188000009",
+                Application="Queue",
+                ApplicationData="helpdesk,t,,,60",
+            ),
+        ),
+        (100.0, msg("CoreShowChannelsComplete", ListItems="2")),
+    ]
+    events = run(tracker, listing) + tracker.end_resync(100.0)
+    started = next(e for e in events if isinstance(e, CallStarted))
+    answered = next(e for e in events if isinstance(e, CallAnswered))
+    assert (started.caller, started.dialed) == ("+982188776655", "2188000009")
+    assert (answered.agent, answered.queue, answered.at) == ("1001", "helpdesk", 97.0)
+
+
+def test_wanted_events_are_exactly_what_some_handler_reads_in_either_dialect() -> None:
+    wanted = CallTracker.WANTED_EVENTS
+    assert set(CallTracker.HANDLERS) <= wanted
+    assert {"Join", "Dial", "QueueMemberPaused", "Transfer"} <= wanted  # Asterisk 11
+    assert "AgentDump" not in wanted and "FullyBooted" not in wanted
+    assert wanted - set(CallTracker.HANDLERS) == {
+        "Join",
+        "Leave",
+        "Dial",
+        "QueueMemberPaused",
+        "DTMF",
+        "Transfer",
+    }
+
+
+def test_chanvariable_headers_give_the_recording_and_the_ivr_code_without_varset() -> None:
+    tracker = CallTracker()
+    caller = chan(TRUNK, "8.1", "8.1")
+    path = "/var/spool/asterisk/monitor/in-8.1.wav"
+    script = [
+        (0.0, msg("Newchannel", **caller, CallerIDNum="09121234567", Exten="2188000001")),
+        (
+            1.0,
+            msg(
+                "MixMonitorStart",
+                **caller,
+                ChanVariable=f"MIXMONITOR_FILENAME={path}\nCTIHUB_CASE=\nCTIHUB_CONTRACT=active",
+            ),
+        ),
+        (
+            2.0,
+            msg(
+                "Newstate",
+                **caller,
+                ChannelState="6",
+                ChanVariable=f"MIXMONITOR_FILENAME={path}\nCTIHUB_CASE=40012345\nCTIHUB_CONTRACT=active",
+            ),
+        ),
+        (3.0, msg("Hangup", **caller, Cause="16")),
+    ]
+    events = run(tracker, script)
+    recordings = [e for e in events if isinstance(e, RecordingStarted)]
+    (call,) = ended(events)
+    assert len(recordings) == 1, "a repeated header is not a new recording"
+    assert (call.recording, call.ivr_input) == (path, "40012345")
+    assert dict(call.variables)["CTIHUB_CONTRACT"] == "active"
