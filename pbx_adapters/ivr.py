@@ -5,10 +5,12 @@
 expired contract it plays the "cannot be served" prompt, and the dialplan
 (``config/extensions_ctihub.conf``) hangs up instead of queueing.
 
-``tracking``: asks for a case tracking code, rejects a mistyped one by its
-check digit before any lookup, and sets ``CTIHUB_CASE``, ``CTIHUB_CASE_STATUS``
-and ``CTIHUB_CASE_OWNER`` (the owner's extension) so the dialplan can route the
-caller to the owner, then reads the code back.
+``tracking``: asks for a case tracking code (``GET DATA`` ends on ``#`` or on
+the code's last digit), rejects a mistyped one by its check digit before any
+lookup, asks again up to ``attempts`` times after a wrong or unknown code,
+and sets ``CTIHUB_CASE``, ``CTIHUB_CASE_STATUS`` and ``CTIHUB_CASE_OWNER``
+(the owner's extension) so the dialplan can route the caller to the owner,
+then reads the code back.
 
 Both fail open: when the CRM does not answer within ``lookup_timeout`` the
 caller is treated as served (``unknown``) and queued, never left on a dead
@@ -94,10 +96,22 @@ class IvrScripts:
 
     async def tracking(self, agi: AgiSession) -> None:
         prompt = self._prompts.enter_code
-        for _ in range(self._attempts):
+        attempts = 0
+        stray_hash = False
+        while attempts < self._attempts:
             code = await agi.get_data(prompt, 6000, self._code_length)
             if not code:
-                return  # nothing keyed: on to the queue
+                if stray_hash:
+                    # GET DATA ends by itself on a full-length code; the "#" callers are
+                    # told to key after it is still waiting and ends this one at once.
+                    stray_hash = False
+                    continue
+                if attempts == 0:
+                    return  # nothing keyed: no code, on to the queue
+                attempts += 1  # keyed nothing after a wrong code: that try is used up
+                continue
+            attempts += 1
+            stray_hash = len(code) >= self._code_length
             if not self._directory.is_well_formed(code):
                 prompt = self._prompts.invalid_code
                 continue

@@ -180,3 +180,53 @@ async def test_peers_outside_the_allow_list_are_refused() -> None:
         assert server.refused == 1
     finally:
         await server.stop()
+
+
+async def test_short_code_ended_with_hash_is_refused_then_the_right_one_accepted(
+    server_for: ServerFor,
+) -> None:
+    """The recorded session: ``4001999#`` (GET DATA ends on the ``#``), then ``40012345``."""
+    directory = Directory()
+    port = await server_for(directory)
+    _contract, tracking = recorded_sessions("ivr_tracking_code_hash_retry")
+    keyed = [
+        reply.removeprefix("200 result=")
+        for command, reply in tracking[1]
+        if command.startswith("GET DATA")
+    ]
+    assert keyed == ["4001999", "40012345"]
+    sent = await play_asterisk(port, tracking[0], {}, keyed=keyed)
+    assert [c for c in sent if c.startswith("GET DATA")] == [
+        "GET DATA beep 6000 8",
+        "GET DATA invalid 6000 8",
+    ]
+    assert directory.lookups == ["40012345"], "the short code is refused before any lookup"
+    assert "SET VARIABLE CTIHUB_CASE 40012345" in sent
+
+
+async def test_the_stray_hash_after_a_full_wrong_code_does_not_cost_the_callers_retry(
+    server_for: ServerFor,
+) -> None:
+    """``40019999#``: GET DATA ends on the 8th digit, the ``#`` ends the next one at once
+    (``200 result=``); the caller must still get the retry, not be queued."""
+    directory = Directory()
+    port = await server_for(directory)
+    env = recorded_sessions("ivr_tracking_code_hash_retry")[1][0]
+    sent = await play_asterisk(port, env, {}, keyed=["40019999", "", "40012345"])
+    assert [c for c in sent if c.startswith("GET DATA")] == [
+        "GET DATA beep 6000 8",
+        "GET DATA invalid 6000 8",
+        "GET DATA invalid 6000 8",
+    ]
+    assert directory.lookups == ["40019999", "40012345"]
+    assert "SET VARIABLE CTIHUB_CASE_OWNER 1002" in sent
+
+
+async def test_a_caller_who_keys_nothing_after_a_wrong_code_is_asked_as_configured(
+    server_for: ServerFor,
+) -> None:
+    port = await server_for(Directory(), attempts=3)
+    env = recorded_sessions("ivr_tracking_code")[1][0]
+    sent = await play_asterisk(port, env, {}, keyed=["4001999", "", ""])
+    assert len([c for c in sent if c.startswith("GET DATA")]) == 3
+    assert not any(c.startswith("SET VARIABLE CTIHUB_CASE") for c in sent)
