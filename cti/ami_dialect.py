@@ -172,3 +172,45 @@ def names_to_receive(modern: Iterable[str]) -> frozenset[str]:
     wanted = frozenset(modern)
     legacy = {old for old, new in LEGACY_NAMES.items() if new & wanted}
     return wanted | legacy
+
+
+READ_CLASS_LOSSES: dict[str, str] = {
+    "call": "no channels, dials, answers or hangups: no call is followed at all",
+    "agent": "no queue callers or members: no queue, wait, ring or agent state",
+    "dialplan": (
+        "no VarSet: no recording file name and no IVR data (contract, tracking code, "
+        "case owner) unless channelvars exports them"
+    ),
+    "cdr": "no Cdr events: no billable seconds for calls answered outside a queue",
+}
+"""What the hub does not see when its AMI user lacks each ``read`` class."""
+
+CHANNELVARS = "MIXMONITOR_FILENAME,CALLFILENAME,CTIHUB_CONTRACT,CTIHUB_CASE,CTIHUB_CASE_OWNER"
+"""The ``[general] channelvars`` line that gives a user without ``dialplan`` what it needs."""
+
+
+def read_classes_missing(seen: Iterable[str], chanvars_seen: bool) -> list[str]:
+    """Read classes no event of which arrived during a whole call (from ``Privilege``).
+
+    ``dialplan`` does not count as missing when ``ChanVariable`` headers carry the
+    variables instead (a least-privilege user with ``channelvars``).
+    """
+    have = set(seen)
+    missing = [c for c in READ_CLASS_LOSSES if c not in have]
+    if chanvars_seen and "dialplan" in missing:
+        missing.remove("dialplan")
+    return missing
+
+
+def read_class_advice(missing: Iterable[str], username: str) -> str:
+    """The warning to give: what is lost and the manager.conf lines that fix it."""
+    missing = list(missing)
+    losses = "; ".join(f"{c}: {READ_CLASS_LOSSES[c]}" for c in missing)
+    lines = f"in [{username}] add {','.join(missing)} to the read= line"
+    if "dialplan" in missing:
+        lines += f" (or, in [general], channelvars = {CHANNELVARS})"
+    return (
+        f"the AMI user {username!r} seems to lack read classes {', '.join(missing)} "
+        f"(no such event during a whole call): {losses}. In manager.conf: {lines}, "
+        "then 'manager reload'"
+    )

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from cti.ami_codec import Message
-from cti.events import Event, PbxLinkChanged, PbxLinkState
+from cti.ami_dialect import read_class_advice, read_classes_missing
+from cti.events import CallEnded, Event, PbxLinkChanged, PbxLinkState
 from pbx_adapters.settings import AmiConfig
 
 from .ami import ActionFailed, ActionUncertain, AmiLink, NotConnected
@@ -87,6 +88,12 @@ class PbxFeed:
             wanted_events = tracker.WANTED_EVENTS
         if wanted_variables is None:
             wanted_variables = tracker.wanted_variables
+        self._username = config.username
+        self._classes_seen: set[str] | None = set()
+        """Read classes (``Privilege``) seen until the first answered inbound call ends."""
+        self._chanvars_seen = False
+        self.read_classes_missing: list[str] | None = None
+        """Judged once, at the end of the first answered inbound call."""
         self.link = AmiLink(
             config,
             self._on_message,
@@ -128,7 +135,31 @@ class PbxFeed:
                 log.exception("pbx feed on_events failed events=%d", len(events))
 
     def _on_message(self, message: Message, at: float) -> None:
-        self._emit(self._tracker.feed(message, at))
+        events = self._tracker.feed(message, at)
+        if self._classes_seen is not None:
+            self._watch_read_classes(self._classes_seen, message, events)
+        self._emit(events)
+
+    def _watch_read_classes(self, seen: set[str], message: Message, events: list[Event]) -> None:
+        # An admin's least-privilege AMI user silently costs data (no VarSet without
+        # read=dialplan). One whole answered call shows what the user receives.
+        privilege = message.get("Privilege")
+        if privilege:
+            seen.update(privilege.split(","))
+        if "ChanVariable" in message:
+            self._chanvars_seen = True
+        for event in events:
+            if (
+                isinstance(event, CallEnded)
+                and event.direction == "inbound"
+                and event.disposition == "answered"
+            ):
+                self._classes_seen = None
+                missing = read_classes_missing(seen, self._chanvars_seen)
+                self.read_classes_missing = missing
+                if missing:
+                    log.warning("%s", read_class_advice(missing, self._username))
+                return
 
     def _on_ready(self) -> None:
         # Called in message order, before any message of the new connection that

@@ -227,3 +227,57 @@ async def test_real_tracker_ends_the_ghost_call_and_adopts_the_new_one_after_rec
         assert "1795392552.32" in tracker.calls  # adopted from CoreShowChannels
     finally:
         await feed.close()
+
+
+def _events_of(path: Path, drop: tuple[bytes, ...] = ()) -> bytes:
+    """The events of a transcript (banner and login answer left out), minus some names."""
+    blocks = path.read_bytes().split(b"\r\n\r\n")
+    kept = [
+        b[b.index(b"Event: ") :]
+        for b in blocks
+        if b"Event: " in b and not any(b"Event: " + name + b"\r\n" in b for name in drop)
+    ]
+    return b"".join(block + b"\r\n\r\n" for block in kept)
+
+
+async def test_least_privilege_user_with_channelvars_is_not_warned_about(
+    server: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed = PbxFeed(ami_config(server.port), CallTracker(), lambda events: None)
+    await feed.start()
+    try:
+        await wait_until(lambda: feed.resyncs_completed == 1)
+        server.send_raw(
+            _events_of(FIXTURES / "least_privilege_channelvars.ami", drop=(b"FullyBooted",))
+        )
+        await wait_until(lambda: feed.read_classes_missing is not None)
+        assert feed.read_classes_missing == []
+        assert "read classes" not in caplog.text
+    finally:
+        await feed.close()
+
+
+async def test_a_user_without_dialplan_or_cdr_is_told_once_what_it_misses(
+    server: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    # inbound_answered as a user with read=call,agent would receive it: no VarSet, no Cdr.
+    trace = _events_of(
+        FIXTURES / "inbound_answered.ami", drop=(b"VarSet", b"Cdr", b"Newexten", b"FullyBooted")
+    )
+    produced: list[Event] = []
+    feed = PbxFeed(ami_config(server.port), CallTracker(), produced.extend)
+    await feed.start()
+    try:
+        await wait_until(lambda: feed.resyncs_completed == 1)
+        server.send_raw(trace)
+        await wait_until(lambda: feed.read_classes_missing is not None)
+        assert feed.read_classes_missing == ["dialplan", "cdr"]
+        server.send_raw(trace.replace(b"1795392474.", b"1795392999."))
+        await wait_until(lambda: len([e for e in produced if isinstance(e, CallEnded)]) == 2)
+    finally:
+        await feed.close()
+    warnings = [r.getMessage() for r in caplog.records if "read classes" in r.getMessage()]
+    assert len(warnings) == 1, "said once, not on every call"
+    assert "add dialplan,cdr to the read= line" in warnings[0]
+    assert "channelvars = MIXMONITOR_FILENAME" in warnings[0]
+    assert "recording file name" in warnings[0]
