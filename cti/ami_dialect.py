@@ -185,7 +185,10 @@ READ_CLASS_LOSSES: dict[str, str] = {
 }
 """What the hub does not see when its AMI user lacks each ``read`` class."""
 
-CHANNELVARS = "MIXMONITOR_FILENAME,CALLFILENAME,CTIHUB_CONTRACT,CTIHUB_CASE,CTIHUB_CASE_OWNER"
+CHANNELVARS = (
+    "MIXMONITOR_FILENAME,CALLFILENAME,CTIHUB_CONTRACT,CTIHUB_CASE,CTIHUB_CASE_OWNER,"
+    "CTIHUB_CUSTOMER,CTIHUB_OWNER,CTIHUB_PRIORITY"
+)
 """The ``[general] channelvars`` line that gives a user without ``dialplan`` what it needs."""
 
 

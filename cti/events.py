@@ -19,6 +19,7 @@ Disposition = Literal["answered", "abandoned", "missed", "busy", "failed", "ivr"
 MemberState = Literal["idle", "ringing", "in_use", "busy", "unavailable", "unknown"]
 TransferKind = Literal["blind", "attended"]
 PbxLinkState = Literal["up", "down", "auth_failed"]
+RoutedBy = Literal["case_owner", "customer_owner", "queue", "vip_queue", "transfer", "direct"]
 
 SCHEMA_VERSION = 1
 
@@ -93,6 +94,9 @@ class AgentRinging(Event):
     ivr_input: str | None
     wait_seconds: int | None
     at: float | None
+    routed_by: RoutedBy | None = None
+    """Why this agent: the case's owner, the customer's own agent, the queue (a VIP's
+    at a raised priority), a transfer, or a direct dial."""
 
 
 @dataclass(frozen=True, slots=True)

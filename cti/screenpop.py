@@ -103,6 +103,8 @@ class _LiveCall:
     transfers: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     ended: dict[str, Any] | None = None
+    routed_by: dict[str, str] = field(default_factory=dict)
+    """Why the call came to each agent rung (``AgentRinging.routed_by``)."""
 
     def note(self, what: str, agent: str | None, at: float | None, **extra: Any) -> None:
         self.timeline.append({"event": what, "agent": agent, "at": at, **extra})
@@ -277,6 +279,8 @@ class ScreenPops:
         if call.state == "ringing":
             call.rang_at = event.at
         call.ringing[event.agent] = event.at
+        if event.routed_by is not None:
+            call.routed_by[event.agent] = event.routed_by
         call.note("ringing", event.agent, event.at)
         return [Outgoing((event.agent,), _pop_message(call, event.agent))]
 
@@ -435,7 +439,13 @@ def _party(call: _LiveCall) -> str | None:
 
 
 def _pop_message(call: _LiveCall, extension: str) -> dict[str, Any]:
-    return {"v": POP_SCHEMA_VERSION, "type": "pop", "extension": extension, "call": call.pop_body()}
+    return {
+        "v": POP_SCHEMA_VERSION,
+        "type": "pop",
+        "extension": extension,
+        "routed_by": call.routed_by.get(extension),
+        "call": call.pop_body(),
+    }
 
 
 def _update(call: _LiveCall, change: str, at: float | None) -> dict[str, Any]:

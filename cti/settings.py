@@ -29,7 +29,14 @@ class TrackerConfig:
         default_factory=lambda: ["MIXMONITOR_FILENAME", "CALLFILENAME", "CDR(recordingfile)"]
     )
     kept_variables: list[str] = field(
-        default_factory=lambda: ["CTIHUB_CONTRACT", "CTIHUB_CASE", "CTIHUB_CASE_OWNER"]
+        default_factory=lambda: [
+            "CTIHUB_CONTRACT",
+            "CTIHUB_CASE",
+            "CTIHUB_CASE_OWNER",
+            "CTIHUB_CUSTOMER",
+            "CTIHUB_OWNER",
+            "CTIHUB_PRIORITY",
+        ]
     )
     """Channel variables remembered on the call and reported at its end."""
 

@@ -33,7 +33,7 @@ from ctihub.redis_bus import RedisLease, RedisStreamBus
 from ctihub.settings import Settings, phone_normaliser
 from pbx_adapters.ami_actions import AmiActions
 from pbx_adapters.fastagi import FastAgiServer
-from pbx_adapters.ivr import CaseStatus, IvrPrompts, IvrScripts
+from pbx_adapters.ivr import CallerProfile, CaseStatus, IvrPrompts, IvrScripts
 from pbx_adapters.pbx_feed import PbxFeed
 from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator import Simulator, simulator_from_settings
@@ -108,8 +108,11 @@ class CrmIvrDirectory:
     def is_well_formed(self, code: str) -> bool:
         return tracking_codes.is_well_formed(code, self._code_length)
 
-    async def contract_state(self, caller: str) -> str:
-        return await self._crm.directory.contract_state(caller)
+    async def caller_profile(self, caller: str) -> CallerProfile:
+        best = (await self._crm.directory.lookup(caller)).best
+        if best is None:
+            return CallerProfile("none")
+        return CallerProfile(best.contract.state, str(best.id), best.owner_extension, best.vip)
 
     async def case_by_code(self, code: str) -> CaseStatus | None:
         found = await self._crm.cases.find_with_owner(code)
@@ -188,6 +191,7 @@ class Hub:
                 lookup_timeout=s.agi.lookup_timeout,
                 code_length=s.crm.tracking_code_length,
                 attempts=s.agi.attempts,
+                vip_priority=s.agi.vip_priority,
             )
             agi = FastAgiServer(scripts.scripts(), allowed=s.agi.allowed_peers)
             self.agi_port = await agi.start(s.agi.host, s.agi.port)

@@ -3,7 +3,11 @@
 ``contract``: sets ``CTIHUB_CONTRACT`` to the caller's support-contract state
 (``active``, ``expiring``, ``expired``, ``none`` or ``unknown``); for an
 expired contract it plays the "cannot be served" prompt, and the dialplan
-(``config/extensions_ctihub.conf``) hangs up instead of queueing.
+(``config/extensions_ctihub.conf``) hangs up or sends the caller to the
+renewal queue instead. It also routes callers to their own people:
+``CTIHUB_CUSTOMER`` (the CRM's customer id), ``CTIHUB_OWNER`` (the customer's
+own agent, whom the dialplan rings first when free) and ``CTIHUB_PRIORITY``
+(the ``QUEUE_PRIO`` a VIP customer gets; 0 for everyone else).
 
 ``tracking``: asks for a case tracking code (``GET DATA`` ends on ``#`` or on
 the code's last digit), rejects a mistyped one by its check digit before any
@@ -30,6 +34,17 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class CallerProfile:
+    """What the IVR learns about a caller: the contract, and whom the call belongs to."""
+
+    contract: str
+    """``active``, ``expiring``, ``expired`` or ``none``."""
+    customer: str | None = None
+    owner_extension: str | None = None
+    vip: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CaseStatus:
     """What the IVR may tell a caller about a case."""
 
@@ -44,8 +59,8 @@ class IvrDirectory(Protocol):
     def is_well_formed(self, code: str) -> bool:
         """Length and check digit; no lookup."""
 
-    async def contract_state(self, caller: str) -> str:
-        """``active``, ``expiring``, ``expired`` or ``none``."""
+    async def caller_profile(self, caller: str) -> CallerProfile:
+        """The best-matching customer's contract, id, owner and VIP flag."""
 
     async def case_by_code(self, code: str) -> CaseStatus | None: ...
 
@@ -68,12 +83,14 @@ class IvrScripts:
         lookup_timeout: float = 1.0,
         code_length: int = 8,
         attempts: int = 3,
+        vip_priority: int = 10,
     ) -> None:
         self._directory = directory
         self._prompts = prompts or IvrPrompts()
         self._timeout = lookup_timeout
         self._code_length = code_length
         self._attempts = attempts
+        self._vip_priority = vip_priority
 
     def scripts(self) -> dict[str, Script]:
         return {"contract": self.contract, "tracking": self.tracking}
@@ -83,16 +100,23 @@ class IvrScripts:
         await agi.verbose(f"contract check for {caller}")
         try:
             async with asyncio.timeout(self._timeout):
-                state = await self._directory.contract_state(caller)
+                profile = await self._directory.caller_profile(caller)
         except TimeoutError:
             log.warning("ivr contract lookup timed out call=%s; failing open", agi.uniqueid)
-            state = "unknown"
+            profile = CallerProfile("unknown")
         except Exception:
             log.exception("ivr contract lookup failed call=%s; failing open", agi.uniqueid)
-            state = "unknown"
-        await agi.set_variable("CTIHUB_CONTRACT", state)
-        if state == "expired":
+            profile = CallerProfile("unknown")
+        await agi.set_variable("CTIHUB_CONTRACT", profile.contract)
+        if profile.contract == "expired":
             await agi.stream_file(self._prompts.contract_expired)
+        # Unset means "nobody's in particular" to the dialplan: queue at priority 0.
+        if profile.customer is not None:
+            await agi.set_variable("CTIHUB_CUSTOMER", profile.customer)
+        if profile.owner_extension:
+            await agi.set_variable("CTIHUB_OWNER", profile.owner_extension)
+        if profile.vip:
+            await agi.set_variable("CTIHUB_PRIORITY", str(self._vip_priority))
 
     async def tracking(self, agi: AgiSession) -> None:
         prompt = self._prompts.enter_code

@@ -73,6 +73,8 @@ class AgiConfig(_Section):
     """Seconds the IVR waits for the CRM before failing open (queueing the caller)."""
     attempts: int = Field(3, ge=1, le=10)
     """Tries a caller gets to key a valid tracking code."""
+    vip_priority: int = Field(10, ge=1, le=100)
+    """``CTIHUB_PRIORITY`` (the dialplan's ``QUEUE_PRIO``) for VIP customers; others get none."""
     prompt_contract_expired: str = "ss-noservice"
     prompt_enter_code: str = "beep"
     prompt_invalid_code: str = "invalid"

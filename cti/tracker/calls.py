@@ -22,6 +22,7 @@ from cti.events import (
     Disposition,
     Event,
     RecordingStarted,
+    RoutedBy,
 )
 from cti.settings import TrackerConfig
 
@@ -456,8 +457,19 @@ class CallCore:
                 self._ivr_input(call),
                 wait,
                 self._now,
+                self._routed_by(call, agent, queue or call.queue),
             )
         )
+
+    def _routed_by(self, call: Call, agent: str, queue: str | None) -> RoutedBy:
+        variables = call.variables
+        if variables.get("CTIHUB_CASE_OWNER") == agent:
+            return "case_owner"
+        if variables.get("CTIHUB_OWNER") == agent:
+            return "customer_owner"
+        if queue is not None:
+            return "vip_queue" if to_int(variables.get("CTIHUB_PRIORITY")) else "queue"
+        return "transfer" if call.transfers else "direct"
 
     def _stop_ring(
         self,

@@ -237,3 +237,29 @@ async def test_outbound_call_popped_on_ringing_is_popped_again_with_the_dialled_
     last = out[-1].message
     assert (out[-1].extensions, last["type"]) == (("1001",), "pop")
     assert last["call"]["match"]["customers"][0]["name"] == "Nasrin Tehrani"
+
+
+async def test_each_agents_pop_says_why_the_call_came_to_them() -> None:
+    pops = ScreenPops(FakeCrm())
+    ring: dict[str, Any] = dict(
+        queue="support",
+        caller="+982188776655",
+        caller_name=None,
+        dialed="2188000001",
+        ivr_input="40012345",
+        wait_seconds=0,
+        at=1.0,
+    )
+    out = await run(
+        pops,
+        [
+            CallStarted("c2", "inbound", "+982188776655", None, "2188000001", 0.5),
+            AgentRinging("c2", "1002", **ring, routed_by="case_owner"),
+            AgentRinging("c2", "1001", **ring, routed_by="vip_queue"),
+        ],
+    )
+    assert [(o.extensions, o.message["routed_by"]) for o in out] == [
+        (("1002",), "case_owner"),
+        (("1001",), "vip_queue"),
+    ]
+    assert [m["routed_by"] for m in pops.snapshot(["1002"]) if m["type"] == "pop"] == ["case_owner"]

@@ -894,3 +894,43 @@ def test_chanvariable_headers_give_the_recording_and_the_ivr_code_without_varset
     assert len(recordings) == 1, "a repeated header is not a new recording"
     assert (call.recording, call.ivr_input) == (path, "40012345")
     assert dict(call.variables)["CTIHUB_CONTRACT"] == "active"
+
+
+def test_the_ring_says_why_the_call_came_to_this_agent() -> None:
+    """The IVR's variables (VarSet) name the case owner and the customer's own agent."""
+    tracker = CallTracker()
+    caller = chan(TRUNK, "9.1", "9.1")
+
+    def ring(uid: str, agent: str, queue: str | None) -> dict[str, str]:
+        dest = f"PJSIP/{agent}-0000000{uid[-1]}"
+        tracker.feed(msg("Newchannel", **chan(dest, uid, "9.1")), 1.0)
+        if queue is None:
+            return msg("DialBegin", **caller, DestChannel=dest, DestUniqueid=uid, DialString=agent)
+        return msg(
+            "AgentCalled",
+            **caller,
+            DestChannel=dest,
+            DestUniqueid=uid,
+            Queue=queue,
+            Interface=f"PJSIP/{agent}",
+        )
+
+    script = [
+        (0.0, msg("Newchannel", **caller, CallerIDNum="09121234567", Exten="2188000001")),
+        (0.5, msg("VarSet", **caller, Variable="CTIHUB_OWNER", Value="1003")),
+        (0.5, msg("VarSet", **caller, Variable="CTIHUB_PRIORITY", Value="10")),
+        (0.6, msg("VarSet", **caller, Variable="CTIHUB_CASE_OWNER", Value="1002")),
+    ]
+    run(tracker, script)
+    reasons = []
+    for uid, agent, queue in [
+        ("9.2", "1002", None),
+        ("9.3", "1003", None),
+        ("9.4", "1001", "support"),
+    ]:
+        reasons += [
+            (e.agent, e.routed_by)
+            for e in tracker.feed(ring(uid, agent, queue), 2.0)
+            if isinstance(e, AgentRinging)
+        ]
+    assert reasons == [("1002", "case_owner"), ("1003", "customer_owner"), ("1001", "vip_queue")]

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from pbx_adapters.fastagi import FastAgiServer
-from pbx_adapters.ivr import CaseStatus, IvrScripts
+from pbx_adapters.ivr import CallerProfile, CaseStatus, IvrScripts
 
 AGI = Path(__file__).resolve().parents[1] / "fixtures" / "agi"
+VIP = "+982188776655"
 
 
 def recorded_sessions(name: str) -> list[tuple[list[str], list[tuple[str, str]]]]:
@@ -42,10 +43,12 @@ class Directory:
     def is_well_formed(self, code: str) -> bool:
         return code.isdigit() and len(code) == 8 and not code.startswith("9")
 
-    async def contract_state(self, caller: str) -> str:
+    async def caller_profile(self, caller: str) -> CallerProfile:
         self.lookups.append(caller)
         await asyncio.sleep(self.delay)
-        return self.contract
+        if caller == VIP:
+            return CallerProfile(self.contract, "17", "1003", vip=True)
+        return CallerProfile(self.contract)
 
     async def case_by_code(self, code: str) -> CaseStatus | None:
         self.lookups.append(code)
@@ -230,3 +233,18 @@ async def test_a_caller_who_keys_nothing_after_a_wrong_code_is_asked_as_configur
     sent = await play_asterisk(port, env, {}, keyed=["4001999", "", ""])
     assert len([c for c in sent if c.startswith("GET DATA")]) == 3
     assert not any(c.startswith("SET VARIABLE CTIHUB_CASE") for c in sent)
+
+
+async def test_contract_script_routes_a_vip_customer_to_their_own_agent_at_a_higher_priority(
+    server_for: ServerFor,
+) -> None:
+    port = await server_for(Directory(), vip_priority=7)
+    ((env, _),) = recorded_sessions("ivr_contract_expired")
+    env = [f"agi_callerid: {VIP}" if line.startswith("agi_callerid:") else line for line in env]
+    sent = await play_asterisk(port, env, {})
+    assert sent[1:] == [
+        "SET VARIABLE CTIHUB_CONTRACT active",
+        "SET VARIABLE CTIHUB_CUSTOMER 17",
+        "SET VARIABLE CTIHUB_OWNER 1003",
+        "SET VARIABLE CTIHUB_PRIORITY 7",
+    ]

@@ -197,8 +197,8 @@ async def test_the_hubs_own_ivr_scripts_route_the_call_to_the_case_owner() -> No
         def is_well_formed(self, code: str) -> bool:
             return code.isdigit() and len(code) == 8
 
-        async def contract_state(self, caller: str) -> str:
-            return "expired" if caller == EXPIRED_CALLER else "active"
+        async def caller_profile(self, caller: str) -> ivr_module.CallerProfile:
+            return ivr_module.CallerProfile("expired" if caller == EXPIRED_CALLER else "active")
 
         async def case_by_code(self, code: str) -> ivr_module.CaseStatus | None:
             return ivr_module.CaseStatus(code, "open", "1002") if code == "40012345" else None
