@@ -211,6 +211,8 @@ class PbxModel:
             self.add_agent(agent_spec, login_time=login)
         self.calls_started = 0
         self.calls_ended = 0
+        self.on_finish: Callable[[Call], None] | None = None
+        """Told of each call as it ends: the simulator's own record of what happened."""
 
     # --- clock -----------------------------------------------------------------
 
@@ -833,6 +835,8 @@ class PbxModel:
     def _connect(self, call: Call, leg: Leg) -> None:
         call.agent_leg = leg
         call.answered_at = self.now
+        if leg.agent is not None:
+            call.vars["_answered_by"] = leg.agent.spec.extension
         call.bridge_id = self._bridge_id()
         self.emit(shape.bridge_event("BridgeCreate", call.bridge_id, 0))
         self.emit(shape.bridge_channel("BridgeEnter", call.bridge_id, 1, leg.one))
@@ -1241,6 +1245,8 @@ class PbxModel:
                 self._hangup_channel(channel, 16)
         self.calls.pop(call.linkedid, None)
         self.calls_ended += 1
+        if self.on_finish is not None:
+            self.on_finish(call)
 
     def hangup_channel(self, channel_name: str) -> bool:
         """AMI Hangup: end the call from the side of this channel. False if no such channel."""
