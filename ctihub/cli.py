@@ -29,6 +29,13 @@ def _replay(args: argparse.Namespace) -> int:
     text = format_jsonl(calls) if args.format == "jsonl" else format_text(calls)
     if text:
         print(text)
+    for call in calls:
+        if call.reconciled:
+            print(
+                f"ctihub replay: call {call.call_id} was still up when the trace stopped "
+                "(a lost link): ended at the last event seen",
+                file=sys.stderr,
+            )
     return 0
 
 

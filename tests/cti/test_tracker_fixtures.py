@@ -108,3 +108,20 @@ def test_tracking_code_call_keeps_the_case_owner_variable() -> None:
 
 def test_auth_failure_transcript_yields_no_calls() -> None:
     assert replay(read_transcript(FIXTURES / "ami_auth_failure.ami")) == []
+
+
+@pytest.mark.parametrize("name", ["inbound_abandoned", "busy_20_calls", "queue_status"])
+def test_abandoned_waits_count_from_the_queue_join_as_asterisks_hold_time(name: str) -> None:
+    pairs = list(read_transcript(FIXTURES / f"{name}.jsonl"))
+    hold = {
+        m["Linkedid"]: int(m["HoldTime"])
+        for m, _ in pairs
+        if m.get("Event") == "QueueCallerAbandon"
+    }
+    abandoned = [c for c in replay(pairs) if c.disposition == "abandoned"]
+    assert abandoned and {c.call_id for c in abandoned} <= set(hold)
+    for call in abandoned:
+        assert call.wait_seconds is not None
+        if call.call_id in hold:
+            # HoldTime is whole seconds, cut down; receive times are rounded.
+            assert 0 <= call.wait_seconds - hold[call.call_id] <= 1, call.call_id

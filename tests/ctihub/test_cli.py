@@ -110,3 +110,14 @@ def test_strict_import_of_a_file_with_a_bad_row_imports_nothing(
     assert main(["db", "upgrade"]) == 0
     assert main(["import", "customers", str(source), "--strict"]) == 1
     assert "0 of 2 customers rows imported" in capsys.readouterr().out  # type: ignore[attr-defined]
+
+
+def test_replay_of_a_trace_that_stops_mid_call_ends_the_call_as_a_lost_link(
+    capsys: object,
+) -> None:
+    assert main(["replay", str(FIXTURES / "pbx_killed_mid_call.jsonl")]) == 0
+    captured = capsys.readouterr()  # type: ignore[attr-defined]
+    lines = captured.out.splitlines()
+    assert len(lines) == 3 and "answered*" in lines[1]
+    assert lines[2].startswith("* ended by a lost link")
+    assert "call 1796162013.14 was still up" in captured.err
