@@ -16,6 +16,7 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -37,6 +38,7 @@ from pbx_adapters.ivr import CallerProfile, CaseStatus, IvrPrompts, IvrScripts
 from pbx_adapters.pbx_feed import PbxFeed
 from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator import Simulator, simulator_from_settings
+from pbx_adapters.simulator.spec import MONITOR_DIR
 from popup_server.app import create_app, start_server
 from popup_server.ports import PbxActionError
 from recordings.library import RecordingLibrary
@@ -133,6 +135,7 @@ class Hub:
     """The whole daemon on one node."""
 
     def __init__(self, settings: Settings, *, demo: bool = False) -> None:
+        settings = with_demo_recordings(settings) if demo else settings
         self.settings = settings
         self.demo = demo
         self.tracker = CallTracker(settings.tracker)
@@ -456,6 +459,25 @@ def _host_for_url(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
 
+DEMO_RECORDINGS = "var/spool/monitor"
+
+
+def with_demo_recordings(settings: Settings) -> Settings:
+    """The demo's simulated PBX writes real recordings, and the hub reads them from there:
+    its monitor directory is mapped onto ``[simulator] recordings_dir``
+    (``var/spool/monitor`` unless set)."""
+    folder = settings.simulator.recordings_dir or DEMO_RECORDINGS
+    local = str(Path(folder).resolve())
+    recordings = settings.recordings.model_copy(
+        update={
+            "path_map": {MONITOR_DIR: local, **settings.recordings.path_map},
+            "roots": [*settings.recordings.roots, local],
+        }
+    )
+    simulator = settings.simulator.model_copy(update={"recordings_dir": local})
+    return settings.model_copy(update={"recordings": recordings, "simulator": simulator})
+
+
 def demo_banner(hub: Hub) -> str:
     """What ``ctihub run --demo`` prints once everything is up."""
     lines = [
@@ -472,4 +494,11 @@ def demo_banner(hub: Hub) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CrmIvrDirectory", "Hub", "LinkHolderActions", "demo_banner", "settle_heap"]
+__all__ = [
+    "CrmIvrDirectory",
+    "Hub",
+    "LinkHolderActions",
+    "demo_banner",
+    "settle_heap",
+    "with_demo_recordings",
+]

@@ -110,6 +110,9 @@ class SimulatorConfig(_Section):
     """Where the simulator reaches the hub's FastAGI server; empty: ``agi.host``."""
     agi_port: int = Field(0, ge=0, le=65535)
     """0: ``agi.port``."""
+    recordings_dir: str = ""
+    """Write a real WAV for every recorded call here (the demo), at the path the simulated
+    PBX names below its monitor directory; empty: no files (as the lab's traces)."""
     calls_per_second: float | None = Field(None, ge=0)
     """Overrides the scenario's random traffic rate."""
     agents: int | None = Field(None, ge=1, le=10_000)

@@ -22,6 +22,7 @@ from pbx_adapters.simulator.agi_client import play_fastagi
 from pbx_adapters.simulator.ami_server import BANNER, AmiServer
 from pbx_adapters.simulator.channel import Fields
 from pbx_adapters.simulator.model import AgiRequest, Call, PbxModel
+from pbx_adapters.simulator.recording_files import RecordingFiles
 from pbx_adapters.simulator.scenario import (
     Scenario,
     TrafficSpec,
@@ -262,7 +263,7 @@ def simulator_from_settings(config: SimulatorConfig, ami: AmiConfig, agi: AgiCon
     if config.calls_per_second is not None:
         scenario.traffic = scenario.traffic or TrafficSpec(duration=86400.0)
         scenario.traffic.calls_per_second = config.calls_per_second
-    return Simulator(
+    simulator = Simulator(
         scenario,
         SimulatorSettings(
             host=config.host,
@@ -274,3 +275,8 @@ def simulator_from_settings(config: SimulatorConfig, ami: AmiConfig, agi: AgiCon
             speed=config.speed,
         ),
     )
+    if config.recordings_dir:
+        simulator.model.add_listener(
+            RecordingFiles(config.recordings_dir, scenario.pbx.monitor_dir)
+        )
+    return simulator

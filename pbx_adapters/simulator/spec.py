@@ -86,6 +86,10 @@ class CallPlan:
     """Scripted IVR only: the case owner the hub would report for the digits."""
 
 
+MONITOR_DIR = "/var/spool/asterisk/monitor"
+"""Asterisk's default monitor spool, where MixMonitor's relative names land."""
+
+
 @dataclass(slots=True)
 class PbxSpec:
     """The whole simulated PBX."""
@@ -100,7 +104,7 @@ class PbxSpec:
     inbound_style: Literal["lab", "trunk"] = "lab"
     """``lab``: the caller is a Local pair as in the fixtures; ``trunk``: one trunk channel."""
     trunk: str = "PJSIP/provider"
-    monitor_dir: str = "/var/spool/asterisk/monitor"
+    monitor_dir: str = MONITOR_DIR
     transfer_context: str = "transfer-target"
     outbound_context: str = "outbound"
     pstn_answer_delay: float = 2.0
