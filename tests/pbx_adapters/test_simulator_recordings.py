@@ -36,9 +36,7 @@ async def test_demo_hub_reads_the_simulators_recordings_where_it_writes_them(
     tmp_path: Path,
 ) -> None:
     spool = tmp_path / "monitor"
-    settings = with_demo_recordings(
-        Settings(simulator={"recordings_dir": str(spool)})  # type: ignore[arg-type]
-    )
+    settings = with_demo_recordings(Settings(simulator={"recordings_dir": str(spool)}))
     model = PbxModel(lab_pbx())
     files = RecordingFiles(settings.simulator.recordings_dir, MONITOR_DIR)
     model.add_listener(files)
