@@ -342,6 +342,16 @@ class ScreenPops:
         transfer = {"from": event.from_agent, "to": event.to, "kind": event.kind, "at": event.at}
         call.transfers.append(transfer)
         call.note("transferred", event.from_agent, event.at, to=event.to, kind=event.kind)
+        if call.agent is not None and call.agent != event.from_agent:
+            # Attended: the target answered the consultation and talks on; only the
+            # transferer's pop ends (into after-call work).
+            out = [Outgoing((call.agent,), _update(call, "transferred", event.at))]
+            if event.from_agent is not None:
+                self._keep_ended(event.from_agent, call)
+                ended = _update(call, "transferred", event.at)
+                ended["call"] = {**ended["call"], "state": "transferred"}
+                out.append(Outgoing((event.from_agent,), ended))
+            return out
         recipients = call.attached()
         call.state = "transferred"
         message = _update(call, "transferred", event.at)

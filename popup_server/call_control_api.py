@@ -75,7 +75,9 @@ class CallControlApi:
             raise web.HTTPNotFound(
                 text='{"error": "no call of yours with that id"}', content_type="application/json"
             )
-        if call["state"] not in _LIVE or call.get("agent") not in user.extensions:
+        # Not only the agent the pop names: during an attended transfer the target has
+        # answered, and the transferer still hangs up to complete it.
+        if call["state"] not in _LIVE:
             raise web.HTTPConflict(
                 text='{"error": "you are not on that call any more"}',
                 content_type="application/json",

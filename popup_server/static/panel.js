@@ -395,7 +395,11 @@
   function wireControls(node, call) {
     var form = node.querySelector(".transfer-form");
     node.querySelector(".hold-btn").addEventListener("click", function () {
-      control(node, call, "/hold", { on: call.state !== "held" }).catch(function () {});
+      // The PBX reports no event for a hold made by muting: the answer is the new state.
+      control(node, call, "/hold", { on: call.state !== "held" }).then(function (r) {
+        call.state = r.held ? "held" : "talking";
+        updateLive(node, call);
+      }).catch(function () {});
     });
     node.querySelector(".hangup-btn").addEventListener("click", function () {
       control(node, call, "/hangup").catch(function () {});

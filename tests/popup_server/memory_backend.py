@@ -123,8 +123,9 @@ class MemoryCrm:
         return {**customer, "numbers": customer["phones"]}
 
     async def create(self, changes: CustomerChanges, number: str | None) -> dict[str, Any]:
+        fresh = max(self.customers, default=0) + 1  # never a seeded customer's id
         customer_id = self.add_customer(
-            {"contract": {"state": "none"}, **changes}, [number] if number else []
+            {"id": fresh, "contract": {"state": "none"}, **changes}, [number] if number else []
         )
         found = await self.get(customer_id)
         assert found is not None
