@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from pbx_adapters.simulator.spec import CallPlan
 from tests.popup_server.conftest import PASSWORD, artifact, demo_crm, make_users
@@ -37,7 +37,7 @@ async def _login(page: Page, stack: LiveStack, lang: str) -> None:
     await expect(page.locator("#link-state")).to_have_class("link-state connected")
 
 
-async def _answered_pop(page: Page, stack: LiveStack, caller: str) -> object:
+async def _answered_pop(page: Page, stack: LiveStack, caller: str) -> Locator:
     stack.simulator.place_inbound_call(
         CallPlan(caller=caller, did="2188000000", answer_delay=0.5, talk=300)
     )
