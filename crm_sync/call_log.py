@@ -392,6 +392,7 @@ def record_values(event: CallEnded, customer_id: int | None, case_id: int | None
         "recording": event.recording,
         "ivr_input": event.ivr_input,
         "hangup_cause": event.hangup_cause,
+        "transfer_count": len(event.transfers),
         "details": {
             "agents_rung": list(event.agents_rung),
             "transfers": [t.to_dict() for t in event.transfers],
@@ -402,3 +403,26 @@ def record_values(event: CallEnded, customer_id: int | None, case_id: int | None
         "case_id": case_id,
         "written_at": dt.datetime.now(dt.UTC),
     }
+
+
+MAX_WRAPUP = dt.timedelta(minutes=30)
+"""A wrap-up note later than this after hang-up counts as this much after-call work."""
+
+
+async def record_wrap_up(database: Database, record_id: int, at: dt.datetime) -> None:
+    """The agent's first wrap-up note after hang-up ends the call's after-call work:
+    ``wrapup_seconds`` (part of handle time) is set once, from ``ended_at`` to ``at``."""
+    async with database.sessions() as session, session.begin():
+        ended = await session.scalar(
+            select(CallRecord.ended_at).where(
+                CallRecord.id == record_id, CallRecord.wrapup_seconds.is_(None)
+            )
+        )
+        if ended is None or at < ended:
+            return
+        seconds = round(min(at - ended, MAX_WRAPUP).total_seconds())
+        await session.execute(
+            update(CallRecord)
+            .where(CallRecord.id == record_id, CallRecord.wrapup_seconds.is_(None))
+            .values(wrapup_seconds=seconds)
+        )

@@ -400,6 +400,18 @@ class CallRecord(Base):
         Index("ix_call_records_customer_id_started_at", "customer_id", "started_at"),
         Index("ix_call_records_case_id", "case_id"),
         Index("ix_call_records_started_at", "started_at"),
+        Index(
+            "ix_call_records_report",
+            "started_at",
+            "queue",
+            "agent",
+            "direction",
+            "disposition",
+            "wait_seconds",
+            "talk_seconds",
+            "wrapup_seconds",
+            "transfer_count",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -422,6 +434,9 @@ class CallRecord(Base):
     recording_seconds: Mapped[float | None] = mapped_column(Float)
     """The recording's length, measured once the file was closed; None until then, or none."""
     ivr_input: Mapped[str | None] = mapped_column(String(64))
+    transfer_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    wrapup_seconds: Mapped[int | None] = mapped_column(Integer)
+    """From hang-up to the agent's wrap-up note (after-call work); None: no note after the call."""
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """agents_rung, transfers, variables: kept for the record, not queried."""
@@ -456,3 +471,47 @@ class Note(Base):
     disposition: Mapped[str | None] = mapped_column(String(64))
     """Outcome code chosen by the agent (``resolved``, ``callback``, ``sale``…)."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CallRollup(Base):
+    """Sums of the call log per UTC quarter hour, per queue or per agent (``crm_sync.reports``).
+
+    ``grain`` is ``queue`` or ``agent``; ``name`` the queue or extension (``""``:
+    none). In-threshold counts use the queue targets in force when the calls
+    were rolled up (``CallRollupState.targets``), as interval reports do.
+    """
+
+    __tablename__ = "call_rollups"
+
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """Epoch seconds // 900."""
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    direct_answered: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    short_abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    answered_in_threshold: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned_in_threshold: Mapped[int] = mapped_column(Integer, default=0)
+    answer_wait_sum: Mapped[int] = mapped_column(Integer, default=0)
+    abandon_wait_sum: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handle_sum: Mapped[int] = mapped_column(Integer, default=0)
+    talk_sum: Mapped[int] = mapped_column(Integer, default=0)
+    longest_wait: Mapped[int] = mapped_column(Integer, default=0)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    outbound: Mapped[int] = mapped_column(Integer, default=0)
+    outbound_answered: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CallRollupState(Base):
+    """How far ``call_rollups`` has read the call log, and under which targets (one row)."""
+
+    __tablename__ = "call_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_call_id: Mapped[int] = mapped_column(Integer, default=0)
+    targets: Mapped[str] = mapped_column(Text, default="")

@@ -150,6 +150,63 @@ def _recordings_purge(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from crm_sync.db import Database
+    from crm_sync.reports import (
+        Dimension,
+        ReportError,
+        ReportRequest,
+        build_table,
+        day_range,
+        target_book,
+    )
+
+    settings = load_settings(args.config)
+    figures = settings.figures
+    try:
+        first, last = (dt.date.fromisoformat(d) for d in (args.start, args.end))
+    except ValueError as exc:
+        print(f"ctihub report: --from/--to: give dates as YYYY-MM-DD ({exc})", file=sys.stderr)
+        return 2
+    try:
+        start, end = day_range(first, last, figures.zone)
+        by: tuple[Dimension, ...] = ("interval",) if args.interval else ("day",)
+        request = ReportRequest(
+            start, end, by, figures.zone, args.interval or 15, tuple(args.queue or ())
+        )
+    except ReportError as exc:
+        print(f"ctihub report: {exc}", file=sys.stderr)
+        return 2
+
+    async def build() -> str:
+        database = Database(settings.database)
+        try:
+            table = await build_table(
+                database,
+                args.kind,
+                request,
+                await target_book(database, figures.targets()),
+                figures.kind,
+                dt.datetime.now(dt.UTC),
+            )
+        finally:
+            await database.dispose()
+        if args.format == "json":
+            return json.dumps(table.to_json(), ensure_ascii=False, indent=2)
+        return table.to_csv() if args.format == "csv" else table.to_text()
+
+    try:
+        text = asyncio.run(build())
+    except DBAPIError as exc:
+        print(f"ctihub report: {_database_problem(exc)}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text if args.format == "csv" else text + "\n")
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from pbx_adapters.simulator import ScenarioError, load_scenario, run_virtual, write_transcript
 
@@ -216,6 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="list what would be deleted, delete nothing"
     )
     p.set_defaults(handler=_recordings_purge)
+
+    p = sub.add_parser(
+        "report", help="call-center figures over a date range (Cisco UCCE definitions)"
+    )
+    p.add_argument("kind", choices=("calls", "agents", "queues", "teams"))
+    p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--to", dest="end", required=True, help="last day (included), YYYY-MM-DD")
+    p.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    p.add_argument(
+        "--interval",
+        type=int,
+        choices=(15, 30, 60),
+        help="calls: per interval of this many minutes instead of per day",
+    )
+    p.add_argument("--queue", action="append", help="only this queue (repeatable)")
+    p.set_defaults(handler=_report)
 
     p = sub.add_parser("simulate", help="play a scenario on virtual time into a .jsonl transcript")
     p.add_argument("scenario", help="scenario TOML, e.g. config/scenarios/demo.toml")

@@ -40,7 +40,7 @@ from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator import Simulator, simulator_from_settings
 from pbx_adapters.simulator.spec import MONITOR_DIR
 from popup_server.app import create_app, start_server
-from popup_server.ports import PbxActionError
+from popup_server.ports import PbxActionError, SpyMode
 from recordings.library import RecordingLibrary
 from recordings.service import RecordingService
 
@@ -74,6 +74,7 @@ class LinkHolderActions:
             member_interface=ami.member_interface,
             member_state_interface=ami.member_state_interface,
             transfer_context=ami.transfer_context,
+            spy_channel_prefix=ami.spy_channel_prefix,
         )
 
     async def originate(self, extension: str, number: str) -> None:
@@ -93,6 +94,9 @@ class LinkHolderActions:
 
     async def queue_logout(self, extension: str, queue: str) -> None:
         await self._current().queue_logout(extension, queue)
+
+    async def spy(self, supervisor_extension: str, agent_extension: str, mode: SpyMode) -> None:
+        await self._current().spy(supervisor_extension, agent_extension, mode)
 
     async def queue_pause(
         self, extension: str, paused: bool, reason: str | None, queue: str | None = None
@@ -215,11 +219,18 @@ class Hub:
             AuditLog(crm.database),
             self.recordings,
             external_record_url=s.crm.http.record_url or None,
+            figures=s.figures,
+            intervention=actions,
         )
         # Every node shows pops to its own agents, so each reads the whole stream
         # under its own name (and resumes from its own position after a restart).
         app = create_app(
-            s.http, backends, bus=self.bus, feed_name=f"{self.node_id}/popup", status=self
+            s.http,
+            backends,
+            bus=self.bus,
+            feed_name=f"{self.node_id}/popup",
+            status=self,
+            figures=s.figures,
         )
         runner, port = await start_server(app, s.http.host, s.http.port)
         self._on_stop("panel", runner.cleanup)

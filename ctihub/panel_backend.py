@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, and_, or_, select, text
 
 from crm_sync.audit import AuditLog
+from crm_sync.call_log import record_wrap_up
 from crm_sync.cases import CaseError, CaseService
 from crm_sync.customers import CustomerError, CustomerService
 from crm_sync.db import Database
@@ -21,9 +22,22 @@ from crm_sync.matching import CallerDirectory, clock_text
 from crm_sync.models import Agent, CallRecord, Case, Customer, Note
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from crm_sync.phonebook import MIN_INDEXED_QUERY, fold_query, like_pattern
+from crm_sync.reports import (
+    REPORT_KINDS,
+    Dimension,
+    ReportError,
+    ReportRequest,
+    build_table,
+    call_report,
+    cast_dimension,
+    day_range,
+    target_book,
+)
 from crm_sync.screenpop_lookup import CrmCallerLookup
+from cti.figures import QueueTargets, TargetBook
+from cti.report_table import ReportTable
+from cti.settings import FiguresConfig
 from popup_server.auth import ROLES, Role, User
-from popup_server.call_figures import Figures, LoggedCall, day_figures
 from popup_server.ports import (
     AudioFile,
     CallRecording,
@@ -31,12 +45,15 @@ from popup_server.ports import (
     CrmError,
     CustomerChanges,
     HistoryQuery,
+    DayTallies,
+    Intervention,
     LoggedCallSummary,
     PanelBackends,
     PbxActions,
     PhonebookEntry,
     PhoneEntry,
     RecordingUnavailable,
+    ReportQuery,
     SavedNote,
 )
 from recordings.library import RecordingLibrary, RecordingUnavailableError
@@ -262,6 +279,8 @@ class CrmCaseDesk:
             raise CrmError(
                 f"{exc}; the call is not in the call log yet and has no customer or case"
             ) from exc
+        if record_id is not None:
+            await record_wrap_up(self._db, record_id, dt.datetime.now(dt.UTC))
         return SavedNote(saved.id)
 
 
@@ -414,29 +433,49 @@ class CrmCallSearch:
 
 
 class CrmDayFigures:
-    """:class:`popup_server.ports.DayFigures` over ``call_records``.
-
-    A day of a call centre is tens of thousands of rows at most: five narrow
-    columns are read and counted in Python, by the same code as the tests' backend.
-    """
+    """:class:`popup_server.ports.DayFigures` over ``call_records`` (:mod:`crm_sync.reports`)."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> Figures:
-        async with self._db.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        CallRecord.queue,
-                        CallRecord.agent,
-                        CallRecord.disposition,
-                        CallRecord.wait_seconds,
-                        CallRecord.talk_seconds,
-                    ).where(CallRecord.started_at >= since)
-                )
-            ).all()
-        return day_figures((LoggedCall(*row) for row in rows), sla_seconds)
+    async def day_tallies(
+        self, since: dt.datetime, until: dt.datetime, book: TargetBook
+    ) -> DayTallies:
+        out = DayTallies(queues={}, agents={})
+        for dimension, into in (("queue", out.queues), ("agent", out.agents)):
+            request = ReportRequest(since, until, (cast_dimension(dimension),), dt.UTC)
+            for row in await call_report(self._db, request, book):
+                into[str(dict(row.key)[dimension])] = row.tally
+        return out
+
+    async def targets(self, default: QueueTargets) -> TargetBook:
+        return await target_book(self._db, default)
+
+
+class CrmReports:
+    """:class:`popup_server.ports.Reports` over the call log and the case files."""
+
+    def __init__(self, database: Database, figures: FiguresConfig) -> None:
+        self._db = database
+        self._figures = figures
+
+    async def table(self, query: ReportQuery) -> ReportTable:
+        zone = self._figures.zone
+        try:
+            start, end = day_range(query.first, query.last, zone)
+            by: tuple[Dimension, ...] = ("interval",) if query.interval else ("day",)
+            request = ReportRequest(start, end, by, zone, query.interval or 15, query.queues)
+        except ReportError as exc:
+            raise ValueError(str(exc)) from None
+        kind = next(k for k in REPORT_KINDS if k == query.kind)
+        return await build_table(
+            self._db,
+            kind,
+            request,
+            await target_book(self._db, self._figures.targets()),
+            self._figures.kind,
+            dt.datetime.now(dt.UTC),
+        )
 
 
 class CrmRecordings:
@@ -486,11 +525,14 @@ def crm_panel_backends(
     audit: AuditLog,
     recordings: RecordingLibrary | None = None,
     external_record_url: str | None = None,
+    figures: FiguresConfig | None = None,
+    intervention: Intervention | None = None,
 ) -> PanelBackends:
     """Every panel backend over one ``crm_sync`` database, plus the PBX actions.
 
     ``recordings``: where the call recordings are; None: recordings are not served.
     ``external_record_url``: the external CRM's record link when it is the customers' source.
+    ``figures``: how reports count (``[figures]``).
     """
     return PanelBackends(
         users=CrmUserStore(database),
@@ -506,4 +548,6 @@ def crm_panel_backends(
         customers=CrmCustomerDesk(
             database, CustomerService(database, directory.normaliser), external_record_url
         ),
+        reports=CrmReports(database, figures or FiguresConfig()),
+        intervention=intervention,
     )

@@ -1,4 +1,5 @@
-"""Panel actions (click-to-call, queues, call control) carried out over the hub's AMI link."""
+"""Panel actions (click-to-call, queues, call control; a supervisor's ChanSpy) carried out
+over the hub's AMI link."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import re
 from cti.ami_codec import ActionEncodingError, Message
 from pbx_adapters.ami import AmiError
 from pbx_adapters.ami_actions import AmiActions
-from popup_server.ports import PbxActionError
+from popup_server.ports import PbxActionError, SpyMode
 
 logger = logging.getLogger(__name__)
+
+SPY_OPTIONS: dict[SpyMode, str] = {"listen": "q", "whisper": "qw", "barge": "qB"}
+"""ChanSpy options per mode: ``q`` no beep or name announced to anyone; ``w`` whisper to
+the spied-on agent only; ``B`` barge: talk to both parties."""
 
 
 class AmiPbxActions:
@@ -37,6 +42,7 @@ class AmiPbxActions:
         member_interface: str = "Local/{extension}@from-queue/n",
         member_state_interface: str = "hint:{extension}@ext-local",
         transfer_context: str = "from-internal",
+        spy_channel_prefix: str = "PJSIP/{extension}-",
         ring_timeout: float = 30.0,
     ) -> None:
         self._actions = actions
@@ -45,6 +51,7 @@ class AmiPbxActions:
         self._interface = member_interface
         self._state_interface = member_state_interface
         self._transfer_context = transfer_context
+        self._spy_prefix = spy_channel_prefix
         self._ring_timeout = ring_timeout
 
     async def originate(self, extension: str, number: str) -> None:
@@ -126,6 +133,19 @@ class AmiPbxActions:
         except AmiError as exc:
             raise PbxActionError(f"CoreShowChannels failed: {exc}") from exc
         return agent_leg(items, extension, call_id)
+
+    async def spy(self, supervisor_extension: str, agent_extension: str, mode: SpyMode) -> None:
+        """Ring the supervisor's own phone into ChanSpy on the agent's call (``mode``)."""
+        try:
+            await self._actions.spy(
+                self._channel.format(extension=supervisor_extension),
+                self._spy_prefix.format(extension=agent_extension),
+                SPY_OPTIONS[mode],
+                caller_id_name=f"{mode} {agent_extension}",
+                timeout=self._ring_timeout,
+            )
+        except (AmiError, ActionEncodingError) as exc:
+            raise PbxActionError(f"ChanSpy on {agent_extension} failed: {exc}") from exc
 
 
 def agent_leg(items: list[Message], extension: str, call_id: str) -> tuple[str, str | None]:

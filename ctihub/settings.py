@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from crm_sync.commands import normaliser_for
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.settings import CrmConfig, DatabaseConfig
-from cti.settings import TrackerConfig
+from cti.settings import FiguresConfig, TrackerConfig
 from pbx_adapters.settings import AgiConfig, AmiConfig, SimulatorConfig
 from popup_server.settings import PopupConfig
 from recordings.settings import RecordingsConfig
@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     pbx: Literal["asterisk", "simulator"] = "simulator"
     ami: AmiConfig = AmiConfig()
     tracker: TrackerConfig = TrackerConfig()
+    figures: FiguresConfig = FiguresConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     agi: AgiConfig = AgiConfig()
     database: DatabaseConfig = DatabaseConfig()

@@ -29,6 +29,8 @@ _QUEUE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # function name such as FILE(...) or SHELL(...) would let CRM data reach them.
 _VARIABLE = re.compile(r"_{0,2}[A-Za-z][A-Za-z0-9_]*")
 _CALLER_NUMBER = re.compile(r"[0-9+*#]*")
+_SPY_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9_.@-]{1,64}")
+_SPY_OPTIONS = re.compile(r"q[wB]?E?")
 _MAX_NAME = 80  # AST_MAX_EXTENSION / AST_MAX_CONTEXT
 _MAX_TEXT = 256
 
@@ -99,6 +101,47 @@ class AmiActions:
         headers.append(("Timeout", str(round(timeout * 1000))))
         for name, value in (variables or {}).items():
             headers.append(("Variable", _variable(name, value)))
+        headers.append(("Async", "true"))
+        action_id = self._link.new_action_id()
+        headers.append(("ActionID", action_id))
+        outcome = self._link.watch_event(action_id, "OriginateResponse")
+        try:
+            response = await self._link.send_action(headers)
+        except BaseException:
+            outcome.cancel()
+            raise
+        return OriginateResult(action_id=action_id, response=response, outcome=outcome)
+
+    async def spy(
+        self,
+        channel: str,
+        spied_prefix: str,
+        options: str,
+        *,
+        caller_id_name: str | None = None,
+        timeout: float = 30.0,
+    ) -> OriginateResult:
+        """Ring ``channel`` (the supervisor's phone) into ``ChanSpy(spied_prefix,options)``:
+        ``q`` listens quietly, ``qw`` whispers to the agent, ``qB`` barges into the call."""
+        if not _SPY_OPTIONS.fullmatch(options):
+            raise InvalidActionInput(f"ChanSpy options {options!r} are not among q, w, B, E")
+        _refuse_newlines("spied_prefix", spied_prefix)
+        if not _SPY_PREFIX.fullmatch(spied_prefix):
+            raise InvalidActionInput(
+                f"spied_prefix {spied_prefix!r} is not a channel prefix such as 'PJSIP/1001-'"
+            )
+        if not timeout > 0:
+            raise InvalidActionInput(f"timeout must be more than 0 seconds, got {timeout!r}")
+        headers: list[tuple[str, str]] = [
+            ("Action", "Originate"),
+            ("Channel", _channel("channel", channel)),
+            ("Application", "ChanSpy"),
+            ("Data", f"{spied_prefix},{options}"),
+            ("Timeout", str(round(timeout * 1000))),
+        ]
+        caller_id = _caller_id(caller_id_name, None)
+        if caller_id:
+            headers.append(("CallerID", caller_id))
         headers.append(("Async", "true"))
         action_id = self._link.new_action_id()
         headers.append(("ActionID", action_id))

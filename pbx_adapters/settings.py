@@ -45,6 +45,10 @@ class AmiConfig(_Section):
     member_interface: str = "Local/{extension}@from-queue/n"
     """Queue member interface of an agent, for pause/unpause (``PJSIP/{extension}`` on plain
     Asterisk queues)."""
+    spy_channel_prefix: str = "PJSIP/{extension}-"
+    """ChanSpy's channel prefix for an agent's calls (listen, whisper, barge): the phone's
+    own channel, ``SIP/{extension}-`` on chan_sip (Issabel); the trailing ``-`` keeps
+    1001 from matching 10011."""
 
     member_state_interface: str = "hint:{extension}@ext-local"
     """Device state of a queue member added by the panel (QueueAdd ``StateInterface``), as
@@ -52,7 +56,7 @@ class AmiConfig(_Section):
     transfer_context: str = "from-internal"
     """Dialplan context transfers (blind and attended) dial the target in."""
 
-    @field_validator("originate_channel", "member_interface")
+    @field_validator("originate_channel", "member_interface", "spy_channel_prefix")
     @classmethod
     def _has_extension(cls, value: str) -> str:
         if "{extension}" not in value:

@@ -18,15 +18,20 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from cti.bus import EventBus
+from cti.figures import TargetBook
+from cti.live_board import LiveBoard
 from cti.screenpop import ScreenPops
+from cti.settings import FiguresConfig
 from popup_server.api import Api, ApiServices
 from popup_server.auth import FailureCounter, LoginRateLimiter, PasswordChecks, TokenSigner
 from popup_server.call_control_api import CallControlApi
 from popup_server.customers_api import CustomersApi
 from popup_server.history_api import HistoryApi
+from popup_server.intervention_api import InterventionApi
 from popup_server.pop_feed import PopFeed
 from popup_server.ports import HubStatus, PanelBackends
 from popup_server.recordings_api import RecordingsApi
+from popup_server.reports_api import ReportsApi
 from popup_server.settings import PopupConfig
 from popup_server.supervisor_api import SupervisorApi
 from popup_server.ws_agent import AgentHub, AgentSocketHandler
@@ -87,12 +92,15 @@ def create_app(
     pops: ScreenPops | None = None,
     feed_name: str = "popup",
     status: HubStatus | None = None,
+    figures: FiguresConfig | None = None,
 ) -> web.Application:
     """The panel application; with ``bus``, it pops for every ring published on it.
 
     ``feed_name`` names this server's bus subscription; with several hub nodes
-    on one Redis bus give each its own (``"<node>/popup"``).
+    on one Redis bus give each its own (``"<node>/popup"``). ``figures``: how
+    the live board counts (``[figures]``).
     """
+    figures = figures or FiguresConfig()
     pops = pops or ScreenPops(backends.lookup)
     hub = AgentHub(pops)
     signer = TokenSigner(_token_key(config), config.token_ttl_seconds)
@@ -122,7 +130,22 @@ def create_app(
         )
     )
     app.add_routes(api.routes())
-    app.add_routes(SupervisorApi(api.user, backends.figures, config).routes())
+    supervisors = SupervisorHub(
+        LiveBoard(figures.zone, TargetBook(figures.targets()), figures.kind),
+        backends.figures,
+        lookup=backends.lookup,
+    )
+    app.add_routes(SupervisorApi(api.user, supervisors).routes())
+    app.add_routes(ReportsApi(api.user, backends.reports).routes())
+    app.add_routes(
+        InterventionApi(
+            api.user,
+            supervisors,
+            backends.intervention,
+            backends.audit,
+            config.intervention_roles,
+        ).routes()
+    )
     app.add_routes(RecordingsApi(api.user, backends.recordings, hub.pops).routes())
     app.add_routes(CallControlApi(api.user, hub.pops, backends.pbx, config).routes())
     if backends.calls is not None:
@@ -140,7 +163,6 @@ def create_app(
     )
     sockets = AgentSocketHandler(hub, gate, config.ws_queue_bytes)
     app.router.add_get("/ws/agent", gate.guard(sockets.handle))
-    supervisors = SupervisorHub()
     app[SUPERVISORS_KEY] = supervisors
     supervisor_sockets = SupervisorSocketHandler(supervisors, gate)
     app.router.add_get("/ws/supervisor", gate.guard(supervisor_sockets.handle))
@@ -167,6 +189,7 @@ def create_app(
 
     async def close_sockets(app: web.Application) -> None:
         await hub.close_all()
+        await supervisors.close()
 
     app.on_shutdown.append(close_sockets)
     return app

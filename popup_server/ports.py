@@ -15,11 +15,12 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
+from cti.figures import QueueTargets, Tally, TargetBook
+from cti.report_table import ReportTable
 from cti.screenpop import CallerLookup
 from popup_server.auth import UserStore
-from popup_server.call_figures import Figures
 
 
 class PbxActionError(Exception):
@@ -58,6 +59,28 @@ class PbxActions(Protocol):
 
     async def queue_logout(self, extension: str, queue: str) -> None:
         """Remove ``extension`` from ``queue`` (QueueRemove)."""
+        ...
+
+
+SpyMode = Literal["listen", "whisper", "barge"]
+SPY_MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
+
+
+class Intervention(Protocol):
+    """What a supervisor does to an agent from the wallboard (besides pause: PbxActions)."""
+
+    async def queue_pause(
+        self, extension: str, paused: bool, reason: str | None, queue: str | None = None
+    ) -> None:
+        """Pause or unpause ``extension`` in ``queue`` (every queue when None)."""
+        ...
+
+    async def queue_logout(self, extension: str, queue: str) -> None:
+        """Log ``extension`` out of ``queue`` (QueueRemove)."""
+        ...
+
+    async def spy(self, supervisor_extension: str, agent_extension: str, mode: SpyMode) -> None:
+        """Ring the supervisor's phone into the agent's call: listen, whisper or barge."""
         ...
 
 
@@ -209,14 +232,48 @@ class CallSearch(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DayTallies:
+    """A stretch of the call log counted per queue and per agent (:class:`cti.figures.Tally`)."""
+
+    queues: dict[str, Tally]
+    agents: dict[str, Tally]
+
+
 class DayFigures(Protocol):
-    """A day's figures per queue and per agent, from the call log (the wallboard's start)."""
+    """Counts from the call log: the live board's start of the day."""
 
-    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> Figures:
-        """Calls started at or after ``since``, per queue and per agent.
+    async def day_tallies(
+        self, since: dt.datetime, until: dt.datetime, book: TargetBook
+    ) -> DayTallies:
+        """Calls started in ``[since, until)``, counted under each queue's targets in ``book``."""
+        ...
 
-        Computed by :func:`popup_server.call_figures.day_figures`; no customer data.
-        """
+    async def targets(self, default: QueueTargets) -> TargetBook:
+        """Each queue's own threshold and target where the administration set them."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """A report asked for on the reports page or its API (checked by ``reports_api``)."""
+
+    kind: str
+    """``queues``, ``teams``, ``agents`` or ``calls``."""
+    first: dt.date
+    last: dt.date
+    """Both included, as the call center's days."""
+    interval: int | None
+    """``calls`` per interval of this many minutes instead of per day."""
+    queues: tuple[str, ...]
+    csv: bool
+
+
+class Reports(Protocol):
+    """Figures over a range of days (``crm_sync.reports``)."""
+
+    async def table(self, query: ReportQuery) -> ReportTable:
+        """The report; :class:`ValueError` for a range it refuses, naming the field."""
         ...
 
 
@@ -308,9 +365,13 @@ class PanelBackends:
     cases: CaseDesk
     history: CallHistory
     figures: DayFigures | None = None
-    """Today's figures for the wallboard; None: its counts start from zero."""
+    """The call log's counts for the live board's day; None: its counts start from zero."""
     recordings: Recordings | None = None
     """Calls' recordings; None: every recording answers 404."""
+    reports: Reports | None = None
+    """Reports over days; None: the reports API answers 503."""
+    intervention: Intervention | None = None
+    """Supervisors' actions on agents; None: those routes answer 503."""
     audit: Audit = field(kw_only=True)
     """Where every admin and supervisor action is recorded."""
     calls: CallSearch | None = None

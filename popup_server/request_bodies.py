@@ -79,6 +79,15 @@ class TransferBody(RequestBody):
     to: Annotated[str, StringConstraints(max_length=64)]
 
 
+class LogoutBody(RequestBody):
+    queue: Annotated[str, StringConstraints(pattern=re.compile(r"^[\w.-]{1,64}$"))] | None = None
+    """One queue; None: every queue the agent is in."""
+
+
+class SpyBody(RequestBody):
+    mode: Literal["listen", "whisper", "barge"]
+
+
 Body = TypeVar("Body", bound=RequestBody)
 
 

@@ -50,12 +50,26 @@ class PopupConfig(_Section):
     """Bytes waiting to be sent to one socket before it is closed as too slow (4008)."""
     trusted_proxies: list[str] = []
     """Addresses of reverse proxies whose ``X-Forwarded-For`` is believed for rate limiting."""
-    wallboard_sla_seconds: int = Field(default=20, ge=1, le=3600)
-    """Service level: a queue call answered within this many seconds of waiting is in target."""
-    wallboard_sla_target_percent: float = Field(default=80.0, ge=0, le=100)
-    """The wallboard flags a queue whose service level today is under this percentage."""
-    wallboard_max_wait_seconds: int = Field(default=60, ge=1, le=86_400)
-    """The wallboard flags a queue whose longest waiting caller has waited longer than this."""
+
+    intervention_roles: dict[str, list[str]] = {
+        "pause": ["supervisor", "admin"],
+        "logout": ["supervisor", "admin"],
+        "listen": ["supervisor", "admin"],
+        "whisper": ["supervisor", "admin"],
+        "barge": ["supervisor", "admin"],
+    }
+    """Which roles may do each wallboard intervention (pause also covers unpause)."""
+
+    @field_validator("intervention_roles")
+    @classmethod
+    def _known_interventions(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        actions = {"pause", "logout", "listen", "whisper", "barge"}
+        for action, roles in value.items():
+            if action not in actions:
+                raise ValueError(f"unknown intervention {action!r} ({', '.join(sorted(actions))})")
+            if unknown := set(roles) - {"agent", "supervisor", "admin"}:
+                raise ValueError(f"{action}: unknown role(s) {', '.join(sorted(unknown))}")
+        return value
 
     wrapup_seconds: int = Field(default=30, ge=0, le=3600)
     """After-call work shown after a call ends before the agent is available again (as the

@@ -1,9 +1,11 @@
 """The supervisor websocket (``/ws/supervisor``): every queue, agent and call, live.
 
 Only ``supervisor`` and ``admin`` tokens are let in (others: close 4003).
-After ``auth`` the socket gets ``hello``, one ``board`` message (the current
-state of every queue member, waiting count and live call), then every domain
-event as ``{"v": 1, "type": "event", "event": {...}}`` in bus order; a change
+After ``auth`` the socket gets ``hello``, one ``board`` message (every queue
+with its waiting callers and today's figures, every agent with what they do
+and since when: :meth:`cti.live_board.BoardSnapshot.to_dict`), then every
+domain event as ``{"v": 1, "type": "event", "event": {...}}`` in bus order,
+and a fresh ``board`` after events (coalesced); a change
 of the hub's PBX link also comes as a ``pbx_link`` message (the current one
 right after the board), as on the agent socket. Customer
 data is not part of it: supervisors see calls, not case files. Supervisors are
@@ -14,28 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from cti.events import (
-    AgentRinging,
-    AgentRingStopped,
-    CallAnswered,
-    CallEnded,
-    CallHeld,
-    CallQueued,
-    CallResumed,
-    CallStarted,
-    Event,
-    PbxLinkChanged,
-    QueueCallersChanged,
-    QueueMemberChanged,
-    QueueMemberRemoved,
-)
-from cti.screenpop import POP_SCHEMA_VERSION
+from cti.events import CallEnded, CallQueued, Event, PbxLinkChanged
+from cti.live_board import LiveBoard
+from cti.screenpop import POP_SCHEMA_VERSION, CallerLookup
+from popup_server.ports import DayFigures
 from popup_server.wire import encode
 from popup_server.ws_agent import AgentConnection, pbx_link_message
 from popup_server.ws_handshake import (
@@ -47,88 +39,39 @@ from popup_server.ws_handshake import (
 
 logger = logging.getLogger(__name__)
 
-SUPERVISOR_ROLES = frozenset({"supervisor", "admin"})
 
+LOOKUP_TIMEOUT = 5.0
+"""A waiting caller's CRM lookup gives up after this long (the board shows the number)."""
 
-class SupervisorBoard:
-    """The live picture supervisors start from; kept up to date by the domain events."""
-
-    def __init__(self) -> None:
-        self.members: dict[str, dict[str, dict[str, Any]]] = {}
-        self.waiting: dict[str, int] = {}
-        self.calls: dict[str, dict[str, Any]] = {}
-
-    def handle(self, event: Event) -> None:
-        """Apply one event to the board."""
-        if isinstance(event, QueueMemberChanged):
-            self.members.setdefault(event.agent, {})[event.queue] = {
-                "state": event.state,
-                "paused": event.paused,
-                "paused_reason": event.paused_reason,
-                "in_call": event.in_call,
-                "name": event.name,
-                "at": event.at,
-            }
-        elif isinstance(event, QueueMemberRemoved):
-            self.members.get(event.agent, {}).pop(event.queue, None)
-        elif isinstance(event, QueueCallersChanged):
-            self.waiting[event.queue] = event.waiting
-        elif isinstance(event, CallStarted):
-            self.calls[event.call_id] = {
-                "call_id": event.call_id,
-                "direction": event.direction,
-                "caller": event.caller,
-                "state": "started",
-                "queue": None,
-                "agent": None,
-                "ringing": [],
-                "started_at": event.at,
-                "queued_at": None,
-                "answered_at": None,
-            }
-        elif isinstance(event, CallEnded):
-            self.calls.pop(event.call_id, None)
-        else:
-            self._call_change(event)
-
-    def _call_change(self, event: Event) -> None:
-        call_id = getattr(event, "call_id", None)
-        call = self.calls.get(call_id) if isinstance(call_id, str) else None
-        if call is None:
-            return
-        if isinstance(event, CallQueued):
-            # The wallboard's "longest wait" runs from here.
-            call.update(queue=event.queue, queued_at=event.at)
-        elif isinstance(event, AgentRinging):
-            call["queue"] = event.queue or call["queue"]
-            call["state"] = "ringing" if call["agent"] is None else call["state"]
-            if event.agent not in call["ringing"]:
-                call["ringing"].append(event.agent)
-        elif isinstance(event, AgentRingStopped):
-            if event.agent in call["ringing"]:
-                call["ringing"].remove(event.agent)
-        elif isinstance(event, CallAnswered):
-            call.update(state="talking", agent=event.agent, answered_at=event.at, ringing=[])
-        elif isinstance(event, CallHeld | CallResumed):
-            call["state"] = "held" if isinstance(event, CallHeld) else "talking"
-
-    def snapshot(self) -> dict[str, Any]:
-        """The ``board`` message."""
-        return {
-            "v": POP_SCHEMA_VERSION,
-            "type": "board",
-            "members": self.members,
-            "waiting": self.waiting,
-            "calls": list(self.calls.values()),
-        }
+BOARD_DELAY = 0.25
+"""Events within this many seconds share one ``board`` message (a busy queue sends many)."""
 
 
 class SupervisorHub:
-    """Supervisor sockets and the board; every event goes to every supervisor."""
+    """Supervisor sockets and the live board; every event goes to every supervisor.
 
-    def __init__(self) -> None:
-        self.board = SupervisorBoard()
+    The board (:class:`cti.live_board.LiveBoard`) computes every figure; after
+    events it sends a fresh ``board`` message (coalesced), and again when a
+    waiting caller passes the queue's wait target, with no event to say so.
+    """
+
+    def __init__(
+        self,
+        board: LiveBoard,
+        figures: DayFigures | None = None,
+        clock: Callable[[], float] = time.time,
+        lookup: CallerLookup | None = None,
+    ) -> None:
+        self.board = board
+        self._figures = figures
+        self._lookup = lookup
+        self._customers: dict[str, str] = {}
+        """Waiting call → the matched customer's name (shown beside the caller)."""
+        self._lookups: dict[str, asyncio.Task[None]] = {}
+        self._clock = clock
         self._connections: set[AgentConnection] = set()
+        self._flush: asyncio.TimerHandle | None = None
+        self._loading: asyncio.Lock | None = None
         self.pbx_link: dict[str, Any] | None = None
         """The last ``pbx_link`` message (None until the PBX link was first reported)."""
 
@@ -137,29 +80,131 @@ class SupervisorHub:
         """Open supervisor sockets."""
         return len(self._connections)
 
+    async def ensure_day(self) -> None:
+        """Start today on the board and seed it from the call log, once per day."""
+        self._loading = self._loading or asyncio.Lock()
+        async with self._loading:
+            now = self._clock()
+            if not self.board.needs_day(now) and self.board.seeded:
+                return  # the book is reloaded with each day's seeding
+            if self.board.needs_day(now):
+                self.board.start_day(now)
+            since = dt.datetime.fromtimestamp(self.board.day_start or now, dt.UTC)
+            as_of = self._clock()
+            if self._figures is None:
+                self.board.seed(as_of, {}, {})
+                return
+            try:
+                # Queues' own thresholds and targets, as the administration has them now.
+                self.board.book = await self._figures.targets(self.board.book.default)
+                tallies = await self._figures.day_tallies(
+                    since, dt.datetime.fromtimestamp(as_of + 1, dt.UTC), self.board.book
+                )
+            except Exception:
+                # The board still shows live figures; the next supervisor to connect retries.
+                logger.exception("could not load today's figures from the call log")
+                return
+            self.board.seed(as_of, tallies.queues, tallies.agents)
+
+    def snapshot_message(self) -> dict[str, Any]:
+        """The ``board`` message: everything the wallboard shows, computed here."""
+        body = self.board.snapshot(self._clock()).to_dict()
+        for queue in body["queues"]:
+            for caller in queue["callers"]:
+                caller["customer"] = self._customers.get(caller["call_id"])
+        return {"v": POP_SCHEMA_VERSION, "type": "board", **body}
+
+    def _match_caller(self, event: Event) -> None:
+        """Who a queued caller is (the CRM's best match), looked up once per call."""
+        if isinstance(event, CallEnded):
+            self._customers.pop(event.call_id, None)
+            task = self._lookups.pop(event.call_id, None)
+            if task is not None:
+                task.cancel()
+        elif (
+            isinstance(event, CallQueued)
+            and self._lookup is not None
+            and event.caller
+            and event.call_id not in self._lookups
+        ):
+            task = asyncio.get_running_loop().create_task(
+                self._find_customer(event.call_id, event.caller), name="board-caller"
+            )
+            self._lookups[event.call_id] = task
+
+    async def _find_customer(self, call_id: str, number: str) -> None:
+        assert self._lookup is not None
+        try:
+            info = await asyncio.wait_for(self._lookup.lookup(number), LOOKUP_TIMEOUT)
+        except Exception:
+            logger.warning("caller lookup for the board failed call=%s", call_id, exc_info=True)
+            return
+        if info.customers and call_id in self._lookups:
+            self._customers[call_id] = str(info.customers[0].get("name") or "")
+            if self._connections:
+                self._schedule(BOARD_DELAY)
+
+    async def close(self) -> None:
+        """Cancel the caller lookups still running (shutdown)."""
+        tasks = list(self._lookups.values())
+        self._lookups.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+
     def handle(self, event: Event) -> None:
         """Update the board and forward the event (encoded once) to every supervisor."""
         self.board.handle(event)
+        self._match_caller(event)
         messages = [{"v": POP_SCHEMA_VERSION, "type": "event", "event": event.to_dict()}]
         if isinstance(event, PbxLinkChanged):
             self.pbx_link = pbx_link_message(event)
             messages.append(self.pbx_link)
         if self._connections:
             for message in messages:
-                text = encode(message)
-                for connection in self._connections:
-                    connection.push(text)
+                self._broadcast(encode(message))
+            self._schedule(BOARD_DELAY)
+
+    def _broadcast(self, text: str) -> None:
+        for connection in self._connections:
+            connection.push(text)
+
+    def _schedule(self, delay: float) -> None:
+        if self._flush is not None:
+            if delay >= self._flush.when() - asyncio.get_running_loop().time():
+                return
+            self._flush.cancel()
+        self._flush = asyncio.get_running_loop().call_later(delay, self._send_board)
+
+    def _send_board(self) -> None:
+        self._flush = None
+        if not self._connections:
+            return
+        self._broadcast(encode(self.snapshot_message()))
+        now = self._clock()
+        upcoming = self.board.next_change(now)
+        if upcoming is not None:
+            self._schedule(max(upcoming - now, BOARD_DELAY))
 
     def attach(self, connection: AgentConnection) -> None:
         """Queue the board, then start forwarding events (no await in between)."""
-        connection.push(encode(self.board.snapshot()))
+        connection.push(encode(self.snapshot_message()))
         if self.pbx_link is not None:
             connection.push(encode(self.pbx_link))
         self._connections.add(connection)
+        upcoming = self.board.next_change(self._clock())
+        if upcoming is not None:
+            self._schedule(max(upcoming - self._clock(), BOARD_DELAY))
 
     def detach(self, connection: AgentConnection) -> None:
         """Stop forwarding to ``connection``."""
         self._connections.discard(connection)
+        if not self._connections and self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
 
 
 class SupervisorSocketHandler:
@@ -175,13 +220,14 @@ class SupervisorSocketHandler:
         if claims is None:
             return ws
         user = claims.user
-        if user.role not in SUPERVISOR_ROLES:
+        if not user.can_supervise:
             logger.warning("supervisor socket refused user=%s role=%s", user.username, user.role)
             await ws.close(code=CLOSE_FORBIDDEN, message=b"supervisors only")
             return ws
         connection = AgentConnection(ws, user, set(), claims.expires_at)
         writer = asyncio.create_task(connection.write_loop(), name=f"ws-sup-{user.username}")
         connection.push(encode(hello_message(user)))
+        await self._hub.ensure_day()
         self._hub.attach(connection)
         try:
             async with asyncio.timeout_at(

@@ -81,8 +81,17 @@ def originate(model: PbxModel, action: Mapping[str, str], action_id: str) -> lis
     if not channel:
         return error(action_id, "Channel not specified")
     exten, context = header(action, "Exten"), header(action, "Context")
-    if header(action, "Application"):
-        return error(action_id, "Originate with Application is not simulated")
+    application = header(action, "Application")
+    if application.lower() == "chanspy":
+        prefix, _, options = header(action, "Data").partition(",")
+        if not prefix:
+            return error(action_id, "ChanSpy needs a channel prefix in Data")
+        model.chan_spy(
+            channel, prefix, options, action_id if _truthy(header(action, "Async")) else ""
+        )
+        return ack(action_id, "Originate successfully queued")
+    if application:
+        return error(action_id, "Originate with Application is not simulated (only ChanSpy)")
     if not exten or not context:
         return error(action_id, "Exten and Context are required")
     caller_id = None

@@ -180,6 +180,17 @@ class AgiRequest:
     environment: list[tuple[str, str]]
 
 
+@dataclass(frozen=True, slots=True)
+class Spy:
+    """A supervisor's ChanSpy: their phone, the prefix and options asked, whom it found."""
+
+    channel: str
+    prefix: str
+    options: str
+    spied: str | None
+    at: float
+
+
 class PbxModel:
     """The simulated Asterisk: state plus call flows; emits AMI events to listeners."""
 
@@ -213,6 +224,8 @@ class PbxModel:
         self.calls_ended = 0
         self.on_finish: Callable[[Call], None] | None = None
         """Told of each call as it ends: the simulator's own record of what happened."""
+        self.spies: list[Spy] = []
+        """Every ChanSpy a supervisor started (listen, whisper, barge), oldest first."""
 
     # --- clock -----------------------------------------------------------------
 
@@ -1366,6 +1379,39 @@ class PbxModel:
         self._later(call, 0.0, self._to_queue, call, owner)
 
     # --- click-to-call ---------------------------------------------------------------------
+
+    def chan_spy(self, channel: str, prefix: str, options: str, action_id: str) -> Spy:
+        """AMI Originate of ``ChanSpy(prefix,options)``: the supervisor's phone (``channel``)
+        answers and spies on the first live channel whose name starts with ``prefix``."""
+        spied = next(
+            (c.name for c in self.channels.values() if c.name.startswith(prefix) and not c.hung_up),
+            None,
+        )
+        spy = Spy(channel, prefix, options, spied, self.now)
+        self.spies.append(spy)
+        if action_id:
+            self.emit(
+                [
+                    ("Event", "OriginateResponse"),
+                    ("Privilege", "call,all"),
+                    ("ActionID", action_id),
+                    ("Response", "Success"),
+                    ("Channel", channel),
+                    ("Application", "ChanSpy"),
+                    ("Data", f"{prefix},{options}"),
+                    ("Reason", "4"),
+                ]
+            )
+        if spied is not None:
+            self.emit(
+                [
+                    ("Event", "ChanSpyStart"),
+                    ("Privilege", "call,all"),
+                    ("SpyerChannel", channel),
+                    ("SpyeeChannel", spied),
+                ]
+            )
+        return spy
 
     def originate(
         self,

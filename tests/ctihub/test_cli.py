@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from ctihub.cli import main
 
@@ -121,3 +124,47 @@ def test_replay_of_a_trace_that_stops_mid_call_ends_the_call_as_a_lost_link(
     assert len(lines) == 3 and "answered*" in lines[1]
     assert lines[2].startswith("* ended by a lost link")
     assert "call 1796162013.14 was still up" in captured.err
+
+
+def test_report_of_logged_calls_in_json_csv_and_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3"
+    monkeypatch.setenv("CTIHUB_DATABASE__URL", url)
+    monkeypatch.setenv("CTIHUB_FIGURES__TIMEZONE", "Asia/Tehran")
+    assert main(["db", "upgrade"]) == 0
+    # 2026-11-23 23:30 UTC is 03:00 on the 24th in Tehran: that call belongs to the 24th.
+    rows = [
+        ("a", "2026-11-23 08:00:00", "support", "1001", "answered", 10, 100),
+        ("b", "2026-11-23 09:00:00", "support", None, "abandoned", 40, None),
+        ("c", "2026-11-23 09:30:00", "support", None, "abandoned", 2, None),
+        ("d", "2026-11-23 23:30:00", "support", "1002", "answered", 30, 50),
+    ]
+    with sqlite3.connect(tmp_path / "crm.sqlite3") as db:
+        db.executemany(
+            "INSERT INTO call_records (call_id, direction, started_at, queue, agent, disposition,"
+            " wait_seconds, talk_seconds, transfer_count, details, written_at)"
+            " VALUES (?, 'inbound', ?, ?, ?, ?, ?, ?, 0, '{}', '2026-11-25 00:00:00')",
+            rows,
+        )
+    capsys.readouterr()
+    args = ["report", "queues", "--from", "2026-11-23", "--to", "2026-11-23"]
+    assert main([*args, "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["rows"]
+    assert (row["queue"], row["offered"], row["answered"], row["abandoned"]) == ("support", 2, 1, 1)
+    assert (row["short_abandoned"], row["service_level_pct"], row["asa_s"]) == (1, 50.0, 10.0)
+    assert row["aht_s"] == 100.0
+    days = ["--from", "2026-11-23", "--to", "2026-11-24"]
+    assert main(["report", "calls", *days, "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("day,calls,offered,answered")
+    assert [line.split(",")[:3] for line in lines[1:]] == [
+        ["2026-11-23", "3", "2"],
+        ["2026-11-24", "1", "1"],
+    ]
+    assert main(["report", "agents", *days]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split()[:3] == ["agent", "offered", "answered"]
+    assert "Cisco Unified CCE" in text
+    assert main(["report", "queues", "--from", "2026-11-23", "--to", "yesterday"]) == 2
+    assert "--from/--to" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from crm_sync.audit import AuditLog
 from crm_sync.cases import CaseService
@@ -17,10 +18,10 @@ from crm_sync.matching import CallerDirectory
 from crm_sync.models import CallRecord
 from crm_sync.screenpop_lookup import CrmCallerLookup
 from crm_sync.settings import DatabaseConfig
+from cti.figures import QueueTargets, TargetBook, figures_of
 from ctihub.panel_backend import crm_panel_backends
 from ctihub.settings import Settings, phone_normaliser
 from popup_server.app import PanelBackends
-from popup_server.call_figures import QueueFigures
 from popup_server.ports import CrmError
 from tests.popup_server.memory_backend import RecordingPbx
 
@@ -148,24 +149,20 @@ async def test_day_figures_come_from_todays_call_records(crm: Crm) -> None:
                 )
             )
     assert crm.backends.figures is not None
-    figures = await crm.backends.figures.day_figures(now - dt.timedelta(hours=2), 20)
-    assert figures.queues == (
-        QueueFigures(
-            queue="support",
-            offered=3,
-            answered=2,
-            abandoned=1,
-            answered_in_sla=1,
-            sla_percent=33.3,
-            abandon_percent=33.3,
-            avg_wait_seconds=18.5,
-            avg_talk_seconds=60.0,
-        ),
-    )
-    assert [(a.agent, a.answered, a.talk_seconds) for a in figures.agents] == [
-        ("1001", 1, 90),
-        ("1002", 1, 30),
-    ]
+    # support's own threshold (15 s): the 12 s answer is in it, the 25 s one is not.
+    book = TargetBook(QueueTargets(), {"support": QueueTargets(threshold_seconds=15)})
+    tallies = await crm.backends.figures.day_tallies(now - dt.timedelta(hours=2), now, book)
+    support = tallies.queues["support"]
+    assert (support.offered, support.answered, support.abandoned) == (3, 2, 1)
+    assert (support.answered_in_threshold, support.answer_wait_sum) == (1, 12 + 25)
+    assert (support.abandon_wait_sum, support.longest_wait) == (70, 70)
+    assert figures_of(support).service_level_pct == 33.3  # 1 / (3 - 0 abandoned in 15 s)
+    assert figures_of(support).aht_s == 60.0  # (90 + 30) / 2
+    assert list(tallies.queues) == ["support"]
+    assert {a: (t.answered, t.talk_sum) for a, t in tallies.agents.items()} == {
+        "1001": (1, 90),
+        "1002": (1, 30),
+    }
 
 
 async def test_todays_calls_of_an_agent_from_the_call_log(crm: Crm) -> None:
@@ -242,3 +239,43 @@ async def test_last_calls_on_the_pop_carry_the_agents_note_and_disposition(crm: 
         "Router replaced",
         "resolved",
     )
+
+
+async def test_wrap_up_after_hang_up_is_after_call_work_in_handle_time(crm: Crm) -> None:
+    user = await crm.backends.users.authenticate("sara", DEMO_PASSWORD)
+    assert user is not None
+    now = dt.datetime.now(dt.UTC)
+    async with crm.database.sessions() as session, session.begin():
+        session.add(
+            CallRecord(
+                call_id="w-1",
+                direction="inbound",
+                queue="support",
+                agent="1002",
+                disposition="answered",
+                wait_seconds=5,
+                talk_seconds=100,
+                started_at=now - dt.timedelta(seconds=150),
+                ended_at=now - dt.timedelta(seconds=40),
+            )
+        )
+    info = await crm.backends.lookup.lookup("+982188776655")
+    for note in ("first", "second"):
+        await crm.backends.cases.wrap_up(
+            call_id="w-1",
+            customer_id=info.customers[0]["id"],
+            case_id=None,
+            agent_user_id=user.id,
+            note=note,
+            disposition="resolved",
+        )
+    async with crm.database.sessions() as session:
+        record = await session.scalar(select(CallRecord).where(CallRecord.call_id == "w-1"))
+    assert record is not None and record.wrapup_seconds is not None
+    # The first note, 40 s after hang-up, ends the after-call work; the second changes nothing.
+    assert 40 <= record.wrapup_seconds <= 45
+    assert crm.backends.figures is not None
+    tallies = await crm.backends.figures.day_tallies(
+        now - dt.timedelta(hours=1), now, TargetBook(QueueTargets())
+    )
+    assert tallies.queues["support"].handle_sum == 100 + record.wrapup_seconds

@@ -195,6 +195,21 @@ async def test_cr_or_lf_in_any_value_is_refused_before_sending(
     assert [a["Action"] for a in server.received[before:]] == ["QueuePause"]
 
 
+async def test_spy_originates_chanspy_to_the_supervisors_phone(
+    pbx: tuple[FakeAmi, AmiActions],
+) -> None:
+    server, actions = pbx
+    await actions.spy("Local/1009@from-internal/n", "PJSIP/1001-", "qB", caller_id_name="barge")
+    [action] = server.actions("Originate")
+    assert (action["Channel"], action["Application"], action["Data"]) == (
+        "Local/1009@from-internal/n",
+        "ChanSpy",
+        "PJSIP/1001-,qB",
+    )
+    assert (action["Async"], action["CallerID"]) == ("true", '"barge" <>')
+    assert "Exten" not in action and "Context" not in action
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -231,6 +246,9 @@ async def test_cr_or_lf_in_any_value_is_refused_before_sending(
         (lambda a: a.hangup("/PJSIP.*/"), "channel"),
         (lambda a: a.queue_add("support", "PJSIP/1001", penalty=-1), "penalty"),
         (lambda a: a.queue_add("sup port", "PJSIP/1001"), "queue"),
+        (lambda a: a.spy("Local/1009@x/n", "PJSIP/1001-", "qX"), "ChanSpy options"),
+        (lambda a: a.spy("Local/1009@x/n", "PJSIP/1001-,qB", "q"), "spied_prefix"),
+        (lambda a: a.spy("Local/1009@x/n", "PJSIP/1001\r\nAction: Hangup", "q"), "CR or LF"),
     ],
 )
 async def test_invalid_input_is_refused_with_a_message_naming_the_field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 from cti.bus import LocalBus
 from cti.events import Event
+from cti.settings import FiguresConfig
 from cti.tracker import CallTracker
 from ctihub.pbx_actions import AmiPbxActions
 from pbx_adapters.ami_actions import AmiActions
@@ -20,6 +22,7 @@ from pbx_adapters.simulator.runtime import Simulator, SimulatorSettings
 from pbx_adapters.simulator.scenario import Scenario
 from pbx_adapters.simulator.spec import lab_pbx
 from popup_server.app import create_app, start_server
+from popup_server.ports import Audit
 from tests.popup_server.conftest import crm_backends, make_config
 from tests.popup_server.memory_backend import InMemoryUserStore, MemoryCrm
 
@@ -36,6 +39,7 @@ class LiveStack:
     events: list[Event] = field(default_factory=list)
     """Domain events the tracker published, in order."""
     pbx: AmiPbxActions | None = None
+    audit: Audit | None = None
 
 
 @asynccontextmanager
@@ -43,6 +47,7 @@ async def live_stack(
     crm: MemoryCrm,
     users: InMemoryUserStore,
     public_url: str = "https://panel.example",
+    figures: FiguresConfig | None = None,
     **http: Any,
 ) -> AsyncIterator[LiveStack]:
     """Start the simulator, the AMI feed and the panel server; stop them all on exit.
@@ -81,15 +86,30 @@ async def live_stack(
         originate_channel="Local/{extension}@agent-handset/n",
         originate_context="outbound",
         transfer_context="transfer-target",
+        # The lab's agents answer on Local channels (as the recorded PBX): spy on those.
+        spy_channel_prefix="Local/{extension}@from-queue-",
     )
+    backends = dataclasses.replace(crm_backends(crm, users, pbx), intervention=pbx)
     runner = None
     try:
         # public_url is another origin: the browser is let in as same-origin.
         app = create_app(
-            make_config(public_url=public_url, **http), crm_backends(crm, users, pbx), bus=bus
+            make_config(public_url=public_url, **http),
+            backends,
+            bus=bus,
+            figures=figures,
         )
         runner, port = await start_server(app, "127.0.0.1", 0)
-        yield LiveStack(f"http://127.0.0.1:{port}", simulator, feed, bus, pbx_events, domain, pbx)
+        yield LiveStack(
+            f"http://127.0.0.1:{port}",
+            simulator,
+            feed,
+            bus,
+            pbx_events,
+            domain,
+            pbx,
+            backends.audit,
+        )
     finally:
         if runner is not None:
             await runner.cleanup()

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
+from cti.figures import CallFacts, QueueTargets, Tally, TargetBook
 from cti.screenpop import CallerInfo
 from popup_server.auth import User
-from popup_server.call_figures import Figures, LoggedCall, day_figures
 from popup_server.ports import (
     AudioFile,
     CallRecording,
@@ -23,6 +23,7 @@ from popup_server.ports import (
     CrmError,
     CustomerChanges,
     HistoryQuery,
+    DayTallies,
     LoggedCallSummary,
     PhonebookEntry,
     PhoneEntry,
@@ -47,6 +48,7 @@ class MemoryCrm:
     cases: dict[int, CaseInfo] = field(default_factory=dict)
     notes: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    queue_targets: dict[str, QueueTargets] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_customer(self, customer: Mapping[str, Any], numbers: list[str]) -> int:
@@ -258,20 +260,32 @@ class MemoryCrm:
 
     # DayFigures
 
-    async def day_figures(self, since: dt.datetime, sla_seconds: int) -> Figures:
-        """Over ``calls`` whose ISO ``started_at`` is at or after ``since``."""
-        today = (
-            LoggedCall(
+    async def day_tallies(
+        self, since: dt.datetime, until: dt.datetime, book: TargetBook
+    ) -> DayTallies:
+        """Over ``calls`` whose ISO ``started_at`` is in ``[since, until)``, by :class:`Tally`."""
+        out = DayTallies(queues={}, agents={})
+        for c in self.calls:
+            if not c.get("started_at"):
+                continue
+            if not since <= dt.datetime.fromisoformat(c["started_at"]) < until:
+                continue
+            facts = CallFacts(
                 queue=c.get("queue"),
                 agent=c.get("agent"),
+                direction=str(c.get("direction", "inbound")),
                 disposition=str(c.get("disposition")),
                 wait_seconds=c.get("wait_seconds"),
                 talk_seconds=c.get("talk_seconds"),
             )
-            for c in self.calls
-            if c.get("started_at") and dt.datetime.fromisoformat(c["started_at"]) >= since
-        )
-        return day_figures(today, sla_seconds)
+            if facts.queue:
+                out.queues.setdefault(facts.queue, Tally()).add(facts, book.of(facts.queue))
+            if facts.agent:
+                out.agents.setdefault(facts.agent, Tally()).add(facts, book.of(facts.queue))
+        return out
+
+    async def targets(self, default: QueueTargets) -> TargetBook:
+        return TargetBook(default, self.queue_targets)
 
 
 def normalise(number: str | None) -> str | None:

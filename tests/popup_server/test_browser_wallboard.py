@@ -9,6 +9,7 @@ import jdatetime
 import pytest
 from playwright.async_api import Browser, expect
 
+from cti.settings import FiguresConfig
 from pbx_adapters.simulator.spec import CallPlan
 from tests.popup_server.conftest import PASSWORD, artifact, demo_crm, make_users
 from tests.popup_server.live_stack import live_stack
@@ -30,7 +31,7 @@ async def test_supervisor_sees_a_caller_wait_then_an_agent_talk_in_english_and_p
     ]  # fmt: skip
     users = make_users(password_hash)
     # A 1 s longest-wait target, so the waiting caller below raises the alert.
-    async with live_stack(crm, users, wallboard_max_wait_seconds=1) as stack:
+    async with live_stack(crm, users, figures=FiguresConfig(max_wait_seconds=1)) as stack:
         page = await browser.new_page(viewport={"width": 1280, "height": 720})
         # A supervisor logging in on the agent panel is taken to the wallboard.
         await page.goto(stack.url + "/")

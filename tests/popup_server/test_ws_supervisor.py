@@ -36,11 +36,12 @@ async def test_supervisor_gets_the_board_then_every_event(server: PanelServer) -
         assert (hello["type"], hello["user"]["role"]) == ("hello", "supervisor")
         board = await receive_json(ws)
         assert board["type"] == "board"
-        assert [(c["call_id"], c["state"], c["agent"]) for c in board["calls"]] == [
-            ("1795392474.0", "talking", "1001")
-        ]
-        assert set(board["members"]) == {"1001", "1002", "1003"}
-        assert board["waiting"] == {"support": 1}
+        agents = {a["agent"]: a for a in board["agents"]}
+        assert set(agents) == {"1001", "1002", "1003"}
+        assert (agents["1001"]["state"], agents["1001"]["caller"]) == ("talking", "+982188776655")
+        assert agents["1001"]["call_id"] == "1795392474.0"
+        support = next(q for q in board["queues"] if q["queue"] == "support")
+        assert (support["waiting"], support["threshold_seconds"]) == (1, 20)
         await server.publish(events[answered + 1 :])
         types = []
         while "call_ended" not in types:
@@ -48,3 +49,8 @@ async def test_supervisor_gets_the_board_then_every_event(server: PanelServer) -
             assert message["type"] == "event"
             types.append(message["event"]["type"])
         assert "queue_callers_changed" in types
+        # Then the hub's own picture after those events (sent once for the burst).
+        while (message := await receive_json(ws))["type"] != "board":
+            pass
+        agents = {a["agent"]: a for a in message["agents"]}
+        assert (agents["1001"]["state"], agents["1001"]["caller"]) == ("idle", None)
