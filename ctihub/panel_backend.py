@@ -114,9 +114,13 @@ class CrmPhonebook:
                 condition = Customer.search_text.startswith(folded, autoescape=True)
             elif self._db.is_sqlite:
                 phrase = '"' + folded.replace('"', '""') + '"'
+                # The limit inside: FTS5 stops at the first matches instead of listing all.
                 condition = Customer.id.in_(
-                    text("SELECT rowid FROM customers_search WHERE customers_search MATCH :q")
-                    .bindparams(q=phrase)
+                    text(
+                        "SELECT rowid FROM customers_search WHERE customers_search MATCH :q "
+                        "LIMIT :n"
+                    )
+                    .bindparams(q=phrase, n=limit)
                     .columns(rowid=Integer)
                 )
             else:
