@@ -149,9 +149,9 @@ async def test_token_of_an_agent_only_originates_from_its_own_extension(
     assert server.pbx.originated == [("1003", "02177665544")]
 
 
-def short_lived_token(username: str, uid: int, extension: str) -> str:
-    """A token signed with the test server's key that expires one second from now."""
-    signer = TokenSigner(b"s" * 40, 30, clock=lambda: time.time() - 29)
+def short_lived_token(username: str, uid: int, extension: str, seconds: int = 1) -> str:
+    """A token signed with the test server's key that expires ``seconds`` from now."""
+    signer = TokenSigner(b"s" * 40, 30, clock=lambda: time.time() - 30 + seconds)
     return signer.issue(User(uid, username, username, "agent", (extension,)))[0]
 
 
@@ -168,19 +168,22 @@ async def test_socket_is_closed_4001_when_its_token_expires(server: PanelServer)
 async def test_renewed_token_keeps_the_socket_open_and_another_users_is_refused(
     server: PanelServer,
 ) -> None:
+    # Log in first: a login hashes a password (slow on a loaded machine), and the
+    # one-second token must still be valid when its renewal arrives.
+    renewal, other_user = await server.token("ali"), await server.token("sara")
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(server.ws_url, headers={"Origin": ORIGIN})
-        await ws.send_json({"type": "auth", "token": short_lived_token("ali", 1, "1001")})
+        await ws.send_json({"type": "auth", "token": short_lived_token("ali", 1, "1001", 3)})
         while (await receive_json(ws))["type"] != "snapshot_done":
             pass
-        await ws.send_json({"type": "auth", "token": await server.token("ali")})
+        await ws.send_json({"type": "auth", "token": renewal})
         renewed = await receive_json(ws)
         assert (renewed["type"], renewed["extensions"]) == ("reauthenticated", ["1001"])
-        await asyncio.sleep(1.2)  # past the first token's expiry
+        await asyncio.sleep(3.2)  # past the first token's expiry
         await ws.send_json({"type": "ping"})
         while (message := await receive_json(ws))["type"] != "pong":
             assert message["type"] == "queue_member"
-        await ws.send_json({"type": "auth", "token": await server.token("sara")})
+        await ws.send_json({"type": "auth", "token": other_user})
         closed = await ws.receive(timeout=5)
         assert closed.type == aiohttp.WSMsgType.CLOSE
         assert ws.close_code == 4001
