@@ -71,6 +71,6 @@ async def open_crm(
         customers=CustomerService(database, normaliser),
         cases=cases,
         call_log=call_log,
-        caller_lookup=CrmCallerLookup(directory, cases, database),
+        caller_lookup=CrmCallerLookup(directory, cases, database, connector),
         connector=connector,
     )

@@ -2,10 +2,18 @@
 
 :class:`ScreenPops` is fed the tracker's domain events in order and answers
 each with the :class:`Outgoing` messages to send, each addressed to the
-extensions that must see it. It keeps the live state of every call that rang
-an agent, so a panel that reconnects can be given its calls again
-(:meth:`ScreenPops.snapshot`). Its only I/O is the :class:`CallerLookup` it is
-given, awaited once per call (not per agent rung, not per update).
+extensions that must see it. It keeps the live state of every call, so a
+panel that reconnects can be given its calls again (:meth:`ScreenPops.snapshot`).
+
+It does no I/O and never waits. The CRM questions it needs answered (who is
+calling, which case a typed tracking code names) it asks as
+:class:`LookupRequest` values (:meth:`ScreenPops.take_lookups`), once per call,
+as soon as the call appears (``call_started``, ``call_queued``), long before an
+agent's phone rings. Whoever drives it (``popup_server.pop_feed``) runs them
+against a :class:`CallerLookup`, concurrently, and feeds each answer back with
+:meth:`ScreenPops.answer`. A ring pops at once with what is known (the number,
+``match.status`` ``pending`` while the lookup runs) and a ``pop_updated``
+fills it in, so no call's pop waits for any lookup, its own or another's.
 
 The JSON form of every message is in ``docs/events.md`` (``v`` =
 :data:`POP_SCHEMA_VERSION`). Messages are plain dicts so that the server
@@ -14,9 +22,9 @@ encodes each one once, whatever the number of sockets it goes to.
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -27,6 +35,7 @@ from cti.events import (
     CallAnswered,
     CallEnded,
     CallHeld,
+    CallQueued,
     CallResumed,
     CallStarted,
     CallTransferred,
@@ -40,11 +49,13 @@ logger = logging.getLogger(__name__)
 POP_SCHEMA_VERSION = 1
 """Version of the websocket message forms; bumped on any incompatible change."""
 
-MatchStatus = Literal["matched", "unknown", "extension", "unavailable"]
+MatchStatus = Literal["matched", "unknown", "extension", "unavailable", "pending"]
 CallState = Literal["ringing", "talking", "held", "transferred", "ended"]
 
 _ENDED_KEPT_PER_AGENT = 3
 """Ended calls kept per agent so a panel reconnecting during wrap-up still has them."""
+
+LookupKind = Literal["caller", "case"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,19 @@ class CallerLookup(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class LookupRequest:
+    """A CRM question a call's pop needs answered.
+
+    ``kind`` ``caller``: the customers behind ``key`` (the number as presented,
+    None when withheld); ``case``: the case the tracking code ``key`` names.
+    """
+
+    call_id: str
+    kind: LookupKind
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """One message and the agent extensions it goes to (and to no one else)."""
 
@@ -83,7 +107,7 @@ class Outgoing:
     message: dict[str, Any]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: a call is itself, whatever its fields say
 class _LiveCall:
     call_id: str
     caller: str | None = None
@@ -95,6 +119,11 @@ class _LiveCall:
     ivr_input: str | None = None
     ivr_case: Mapping[str, Any] | None = None
     info: CallerInfo | None = None
+    asked: bool = False
+    """A caller lookup for ``asked_number`` was requested (and not dropped since)."""
+    asked_number: str | None = None
+    popped: bool = False
+    """Some agent's panel has shown this call (its lookup result is no longer only cached)."""
     state: CallState = "ringing"
     agent: str | None = None
     ringing: dict[str, float | None] = field(default_factory=dict)
@@ -105,6 +134,8 @@ class _LiveCall:
     ended: dict[str, Any] | None = None
     routed_by: dict[str, str] = field(default_factory=dict)
     """Why the call came to each agent rung (``AgentRinging.routed_by``)."""
+    kept_by: list[str] = field(default_factory=list)
+    """Agents whose panel keeps this call for wrap-up (see ``_ENDED_KEPT_PER_AGENT``)."""
 
     def note(self, what: str, agent: str | None, at: float | None, **extra: Any) -> None:
         self.timeline.append({"event": what, "agent": agent, "at": at, **extra})
@@ -129,19 +160,18 @@ class _LiveCall:
             "ended": self.ended,
         }
 
-    def pop_body(self) -> dict[str, Any]:
+    def lookup_fields(self) -> dict[str, Any]:
+        """What the CRM lookups fill in: the caller, the match and the IVR's case."""
         info = self.info
-        body = {
-            "call_id": self.call_id,
-            "direction": self.direction,
+        status: MatchStatus = info.status if info else ("pending" if self.asked else "unavailable")
+        return {
             "caller": {
                 "presented": self.caller,
                 "normalised": info.normalised if info else None,
                 "name": self.caller_name,
             },
-            "dialed": self.dialed,
             "match": {
-                "status": info.status if info else "unavailable",
+                "status": status,
                 "customers": [dict(c) for c in info.customers] if info else [],
             },
             "ivr": (
@@ -153,36 +183,69 @@ class _LiveCall:
                 }
             ),
         }
+
+    def pop_body(self) -> dict[str, Any]:
+        body = {"call_id": self.call_id, "direction": self.direction, "dialed": self.dialed}
+        body.update(self.lookup_fields())
         body.update(self.status_fields())
         return body
 
 
 class ScreenPops:
-    """Turns domain events into pops and pop updates for the agents concerned."""
+    """Turns domain events and CRM answers into pops and pop updates for the agents concerned.
 
-    def __init__(self, lookup: CallerLookup, *, lookup_timeout: float = 1.0) -> None:
-        self._lookup = lookup
-        self._lookup_timeout = lookup_timeout
+    Lookup results of calls no agent has seen yet are a cache: at most
+    ``max_cached`` of them and ``max_cached_bytes`` of customer data (as JSON)
+    are kept; beyond that the oldest is dropped and asked again at the ring.
+    """
+
+    def __init__(
+        self, *, max_cached: int = 5_000, max_cached_bytes: int = 32 * 1024 * 1024
+    ) -> None:
+        if max_cached < 1 or max_cached_bytes < 1:
+            raise ValueError("max_cached and max_cached_bytes must be at least 1")
+        self._max_cached = max_cached
+        self._max_cached_bytes = max_cached_bytes
         self._calls: dict[str, _LiveCall] = {}
         self._ended: dict[str, deque[_LiveCall]] = {}
+        self._kept: dict[str, _LiveCall] = {}
+        """Calls no longer live that some agent keeps for wrap-up, by call id."""
         self._members: dict[str, dict[str, dict[str, Any]]] = {}
         self._names: dict[str, str] = {}
+        self._lookups: list[LookupRequest] = []
+        self._cached: OrderedDict[str, int] = OrderedDict()
+        """call_id → JSON size of its looked-up customers, for calls not yet popped."""
+        self._cached_bytes = 0
 
     @property
     def live_calls(self) -> int:
         """Calls currently tracked (started and not yet ended)."""
         return len(self._calls)
 
-    async def handle(self, event: Event) -> list[Outgoing]:
-        """The messages ``event`` causes; events must be fed in the order they happened."""
+    @property
+    def cached(self) -> tuple[int, int]:
+        """Lookup results held for calls not yet popped: (count, bytes)."""
+        return len(self._cached), self._cached_bytes
+
+    def handle(self, event: Event) -> list[Outgoing]:
+        """The messages ``event`` causes; events must be fed in the order they happened.
+
+        Lookups it asks for are collected for :meth:`take_lookups`.
+        """
         if isinstance(event, AgentRinging):
-            return await self._on_ringing(event)
+            return self._on_ringing(event)
         if isinstance(event, CallStarted):
-            return await self._on_started(event)
+            return self._on_started(event)
+        if isinstance(event, CallQueued):
+            call = self._call(event.call_id)
+            call.caller = event.caller if event.caller is not None else call.caller
+            call.queue = event.queue
+            self._ask_caller(call)
+            return []
         if isinstance(event, AgentRingStopped):
             return self._on_ring_stopped(event)
         if isinstance(event, CallAnswered):
-            return await self._on_answered(event)
+            return self._on_answered(event)
         if isinstance(event, CallHeld | CallResumed):
             return self._on_hold(event)
         if isinstance(event, CallTransferred):
@@ -224,6 +287,41 @@ class ScreenPops:
         """Names of the queues the PBX reported members of."""
         return sorted({queue for queues in self._members.values() for queue in queues})
 
+    def take_lookups(self) -> list[LookupRequest]:
+        """The lookups asked for since the last call, oldest first (each is asked once)."""
+        out, self._lookups = self._lookups, []
+        return out
+
+    def answer(
+        self, request: LookupRequest, found: CallerInfo | Mapping[str, Any] | None
+    ) -> list[Outgoing]:
+        """Take the answer to ``request``; a ``pop_updated`` for the panels showing its call.
+
+        ``found``: for a caller lookup the :class:`CallerInfo` (``status``
+        ``unavailable`` when the CRM failed or was too slow), for a case
+        lookup the case or None. Answers to questions no longer asked (the
+        call ended and left every panel, the number changed) are dropped.
+        """
+        call = self._calls.get(request.call_id) or self._kept.get(request.call_id)
+        if call is None:
+            return []
+        if request.kind == "caller":
+            if not isinstance(found, CallerInfo) or not call.asked:
+                return []
+            if call.info is not None or call.asked_number != request.key:
+                return []
+            call.info = found
+            if not call.popped:
+                self._cache(call)
+        else:
+            if call.ivr_input != request.key or isinstance(found, CallerInfo):
+                return []
+            call.ivr_case = found
+        recipients = self._showing(call)
+        if not recipients:
+            return []
+        return [Outgoing(recipients, _pop_updated(call))]
+
     def snapshot(self, extensions: tuple[str, ...] | list[str] | set[str]) -> list[dict[str, Any]]:
         """What a (re)connecting panel for ``extensions`` must show: member states, then pops."""
         wanted = set(extensions)
@@ -241,12 +339,7 @@ class ScreenPops:
 
     def call_for(self, call_id: str, extensions: set[str]) -> dict[str, Any] | None:
         """The pop body of a call, only if one of ``extensions`` is or was on it."""
-        call = self._calls.get(call_id)
-        if call is None:
-            for ended in self._ended.values():
-                call = next((c for c in ended if c.call_id == call_id), None)
-                if call is not None:
-                    break
+        call = self._calls.get(call_id) or self._kept.get(call_id)
         if call is None:
             return None
         involved = set(call.attached()) | {e["agent"] for e in call.timeline if e["agent"]}
@@ -262,7 +355,7 @@ class ScreenPops:
             call = self._calls[call_id] = _LiveCall(call_id)
         return call
 
-    async def _on_ringing(self, event: AgentRinging) -> list[Outgoing]:
+    def _on_ringing(self, event: AgentRinging) -> list[Outgoing]:
         call = self._call(event.call_id)
         call.caller = event.caller if event.caller is not None else call.caller
         call.caller_name = event.caller_name or call.caller_name
@@ -270,10 +363,10 @@ class ScreenPops:
         call.queue = event.queue or call.queue
         call.wait_seconds = event.wait_seconds
         if event.ivr_input and call.ivr_input != event.ivr_input:
-            call.ivr_input = event.ivr_input
-            call.ivr_case = await self._case(event.ivr_input, event.call_id)
-        if call.info is None:
-            call.info = await self._caller(call)
+            call.ivr_input, call.ivr_case = event.ivr_input, None
+            self._lookups.append(LookupRequest(call.call_id, "case", event.ivr_input))
+        self._ask_caller(call)
+        self._shown(call)
         if call.state in ("transferred", "ended"):
             call.state = "ringing"
         if call.state == "ringing":
@@ -284,15 +377,16 @@ class ScreenPops:
         call.note("ringing", event.agent, event.at)
         return [Outgoing((event.agent,), _pop_message(call, event.agent))]
 
-    async def _on_started(self, event: CallStarted) -> list[Outgoing]:
+    def _on_started(self, event: CallStarted) -> list[Outgoing]:
         call = self._call(event.call_id)
         call.caller, call.caller_name = event.caller, event.caller_name
         call.dialed, call.direction = event.dialed, event.direction
-        if call.info is None or call.info.presented == _party(call):
+        if event.direction != "inbound" and not call.attached():
+            return []  # an outbound or internal call no panel shows yet: asked at its ring
+        if not self._ask_caller(call):
             return []
         # An outbound call popped on the agent's own leg (click-to-call rings the agent
-        # first): pop again, now with the dialled customer.
-        call.info = await self._caller(call)
+        # first): pop again, now for the dialled customer; pop_updated fills it in.
         return [Outgoing((agent,), _pop_message(call, agent)) for agent in call.attached()]
 
     def _on_ring_stopped(self, event: AgentRingStopped) -> list[Outgoing]:
@@ -303,7 +397,7 @@ class ScreenPops:
         call.note("ring_stopped", event.agent, event.at, reason=event.reason)
         return [Outgoing((event.agent,), _withdrawn(call.call_id, event.reason, event.at))]
 
-    async def _on_answered(self, event: CallAnswered) -> list[Outgoing]:
+    def _on_answered(self, event: CallAnswered) -> list[Outgoing]:
         call = self._call(event.call_id)
         out: list[Outgoing] = []
         if event.agent is None:
@@ -320,9 +414,9 @@ class ScreenPops:
         if was_ringing:
             out.append(Outgoing((event.agent,), _update(call, "answered", event.at)))
         else:
-            # Answered without a ring we saw (direct call, resync): pop now, late but complete.
-            if call.info is None:
-                call.info = await self._caller(call)
+            # Answered without a ring we saw (direct call, resync): pop now with what is known.
+            self._ask_caller(call)
+            self._shown(call)
             out.append(Outgoing((event.agent,), _pop_message(call, event.agent)))
         return out
 
@@ -365,6 +459,7 @@ class ScreenPops:
         call = self._calls.pop(event.call_id, None)
         if call is None:
             return []
+        self._uncache(call)
         case_code = dict(event.variables).get("CTIHUB_CASE") or None
         call.ended = {
             "disposition": event.disposition,
@@ -412,35 +507,64 @@ class ScreenPops:
         }
         return [Outgoing((event.agent,), message)]
 
-    # Lookups: bounded in time; a slow or failing CRM gives a pop without customers.
+    # Lookups: asked once per call (again only if the number changed or the cached
+    # answer was dropped), answered whenever the CRM answers.
 
-    async def _caller(self, call: _LiveCall) -> CallerInfo:
-        try:
-            async with asyncio.timeout(self._lookup_timeout):
-                return await self._lookup.lookup(_party(call))
-        except TimeoutError:
-            logger.warning(
-                "caller lookup timed out call_id=%s timeout=%s", call.call_id, self._lookup_timeout
-            )
-        except Exception:
-            logger.exception("caller lookup failed call_id=%s", call.call_id)
-        return CallerInfo(_party(call), None, "unavailable")
+    def _ask_caller(self, call: _LiveCall) -> bool:
+        """Ask who is behind the call's party, unless asked already; whether it was asked."""
+        party = _party(call)
+        if call.asked and call.asked_number == party:
+            return False
+        call.asked, call.asked_number, call.info = True, party, None
+        self._uncache(call)
+        self._lookups.append(LookupRequest(call.call_id, "caller", party))
+        return True
 
-    async def _case(self, code: str, call_id: str) -> Mapping[str, Any] | None:
-        try:
-            async with asyncio.timeout(self._lookup_timeout):
-                return await self._lookup.case_by_code(code)
-        except TimeoutError:
-            logger.warning("case lookup timed out call_id=%s", call_id)
-        except Exception:
-            logger.exception("case lookup failed call_id=%s", call_id)
-        return None
+    def _shown(self, call: _LiveCall) -> None:
+        """From now on the call's answer is part of a live pop, not a cache entry."""
+        call.popped = True
+        self._uncache(call)
+
+    def _cache(self, call: _LiveCall) -> None:
+        info = call.info
+        size = len(json.dumps(info.customers, default=str)) if info is not None else 0
+        self._cached[call.call_id] = size
+        self._cached_bytes += size
+        while len(self._cached) > self._max_cached or (
+            self._cached_bytes > self._max_cached_bytes and len(self._cached) > 1
+        ):
+            oldest_id, oldest_size = self._cached.popitem(last=False)
+            self._cached_bytes -= oldest_size
+            oldest = self._calls.get(oldest_id)
+            if oldest is not None:
+                # Asked again when the call rings; dropping costs a lookup, not a pop.
+                oldest.info, oldest.asked = None, False
+                logger.info("caller lookup result dropped from the cache call_id=%s", oldest_id)
+
+    def _uncache(self, call: _LiveCall) -> None:
+        size = self._cached.pop(call.call_id, None)
+        if size is not None:
+            self._cached_bytes -= size
+
+    def _showing(self, call: _LiveCall) -> tuple[str, ...]:
+        """Extensions whose panel shows ``call`` now, wrap-up included."""
+        out = list(call.attached())
+        out += [extension for extension in call.kept_by if extension not in out]
+        return tuple(out)
 
     def _keep_ended(self, extension: str, call: _LiveCall) -> None:
-        kept = self._ended.setdefault(extension, deque(maxlen=_ENDED_KEPT_PER_AGENT))
+        kept = self._ended.setdefault(extension, deque())
         if call in kept:
             kept.remove(call)
         kept.append(call)
+        if extension not in call.kept_by:
+            call.kept_by.append(extension)
+        self._kept[call.call_id] = call
+        if len(kept) > _ENDED_KEPT_PER_AGENT:
+            dropped = kept.popleft()
+            dropped.kept_by.remove(extension)
+            if not dropped.kept_by and self._kept.get(dropped.call_id) is dropped:
+                del self._kept[dropped.call_id]
 
 
 def _party(call: _LiveCall) -> str | None:
@@ -455,6 +579,15 @@ def _pop_message(call: _LiveCall, extension: str) -> dict[str, Any]:
         "extension": extension,
         "routed_by": call.routed_by.get(extension),
         "call": call.pop_body(),
+    }
+
+
+def _pop_updated(call: _LiveCall) -> dict[str, Any]:
+    return {
+        "v": POP_SCHEMA_VERSION,
+        "type": "pop_updated",
+        "call_id": call.call_id,
+        "call": call.lookup_fields(),
     }
 
 
@@ -493,6 +626,7 @@ __all__ = [
     "POP_SCHEMA_VERSION",
     "CallerInfo",
     "CallerLookup",
+    "LookupRequest",
     "Outgoing",
     "ScreenPops",
 ]

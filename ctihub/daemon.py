@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import secrets
@@ -222,6 +223,10 @@ class Hub:
             figures=s.figures,
             intervention=actions,
         )
+        # The same IVR decisions as FastAGI, for the classic-AGI script on the PBX box.
+        backends = dataclasses.replace(
+            backends, ivr=CrmIvrDirectory(crm, s.crm.tracking_code_length)
+        )
         # Every node shows pops to its own agents, so each reads the whole stream
         # under its own name (and resumes from its own position after a restart).
         app = create_app(
@@ -406,11 +411,26 @@ class Hub:
         is published late rather than lost.
         """
         while True:
-            batch = await self._outbox.get()
+            batch, taken = await next_batch(self._outbox)
             try:
                 await publish_with_retry(self.bus, batch)
             finally:
-                self._outbox.task_done()
+                for _ in range(taken):
+                    self._outbox.task_done()
+
+
+async def next_batch(
+    outbox: asyncio.Queue[list[Event]], most: int = 1000
+) -> tuple[list[Event], int]:
+    """The next batch with every batch already waiting behind it (up to ``most`` events), in
+    order, and how many were taken: one bus round trip for what piled up while the last
+    publish ran, so a busy PBX on a busy machine cannot outrun a Redis publisher."""
+    batch = await outbox.get()
+    taken = 1
+    while len(batch) < most and not outbox.empty():
+        batch = batch + outbox.get_nowait()
+        taken += 1
+    return batch, taken
 
 
 async def publish_with_retry(

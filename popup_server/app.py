@@ -28,6 +28,7 @@ from popup_server.call_control_api import CallControlApi
 from popup_server.customers_api import CustomersApi
 from popup_server.history_api import HistoryApi
 from popup_server.intervention_api import InterventionApi
+from popup_server.ivr_api import IvrApi
 from popup_server.pop_feed import PopFeed
 from popup_server.ports import HubStatus, PanelBackends
 from popup_server.recordings_api import RecordingsApi
@@ -101,7 +102,7 @@ def create_app(
     the live board counts (``[figures]``).
     """
     figures = figures or FiguresConfig()
-    pops = pops or ScreenPops(backends.lookup)
+    pops = pops or ScreenPops()
     hub = AgentHub(pops)
     signer = TokenSigner(_token_key(config), config.token_ttl_seconds)
     origins = allowed_origins(config)
@@ -146,6 +147,8 @@ def create_app(
             config.intervention_roles,
         ).routes()
     )
+    ivr_token = config.ivr_token.get_secret_value()
+    app.add_routes(IvrApi(backends.ivr, ivr_token, config.ivr_timeout_seconds).routes())
     app.add_routes(RecordingsApi(api.user, backends.recordings, hub.pops).routes())
     app.add_routes(CallControlApi(api.user, hub.pops, backends.pbx, config).routes())
     if backends.calls is not None:
@@ -174,7 +177,7 @@ def create_app(
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
 
     if bus is not None:
-        feed = PopFeed(bus, hub, supervisors, name=feed_name)
+        feed = PopFeed(bus, hub, backends.lookup, supervisors, name=feed_name)
         app[FEED_KEY] = feed
 
         async def run_feed(app: web.Application) -> AsyncIterator[None]:

@@ -354,6 +354,42 @@ class Audit(Protocol):
         ...
 
 
+class IvrCase(Protocol):
+    """A case as the IVR may tell a caller about it."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def owner_extension(self) -> str | None: ...
+
+
+class IvrProfile(Protocol):
+    """What the IVR learns about a caller."""
+
+    @property
+    def contract(self) -> str: ...
+
+
+class IvrDecisions(Protocol):
+    """What the PBX's classic-AGI IVR asks the hub (``/api/v1/ivr/*``)."""
+
+    def is_well_formed(self, code: str) -> bool:
+        """Length and check digit of a tracking code; no lookup."""
+        ...
+
+    async def caller_profile(self, caller: str) -> IvrProfile:
+        """The caller's contract (``active``, ``expiring``, ``expired``, ``none``) and owner."""
+        ...
+
+    async def case_by_code(self, code: str) -> IvrCase | None:
+        """The case a well-formed code names, or None."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PanelBackends:
     """The hub's parts the panel server talks to, built once by the composition root."""
@@ -372,6 +408,8 @@ class PanelBackends:
     """Reports over days; None: the reports API answers 503."""
     intervention: Intervention | None = None
     """Supervisors' actions on agents; None: those routes answer 503."""
+    ivr: IvrDecisions | None = None
+    """The classic-AGI IVR's questions; None: ``/api/v1/ivr/*`` answers 503."""
     audit: Audit = field(kw_only=True)
     """Where every admin and supervisor action is recorded."""
     calls: CallSearch | None = None

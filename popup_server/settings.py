@@ -50,6 +50,11 @@ class PopupConfig(_Section):
     """Bytes waiting to be sent to one socket before it is closed as too slow (4008)."""
     trusted_proxies: list[str] = []
     """Addresses of reverse proxies whose ``X-Forwarded-For`` is believed for rate limiting."""
+    ivr_token: SecretStr = SecretStr("")
+    """Bearer token of the PBX's classic-AGI IVR (``ctihub-agi``), at least 32 characters;
+    empty: ``/api/v1/ivr/*`` is off."""
+    ivr_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    """How long ``/api/v1/ivr/*`` waits for the CRM before answering 504 (the script fails open)."""
 
     intervention_roles: dict[str, list[str]] = {
         "pause": ["supervisor", "admin"],
@@ -79,9 +84,9 @@ class PopupConfig(_Section):
     wrapup_notes_required: list[str] = []
     """Queues whose calls need a note before the after-call card goes (no Dismiss)."""
 
-    @field_validator("secret_key")
+    @field_validator("secret_key", "ivr_token")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value() and len(value.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters (or empty for a random key)")
+            raise ValueError("must be at least 32 characters (or empty)")
         return value

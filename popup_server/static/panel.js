@@ -42,6 +42,17 @@
         renderPops();
         if (isNew) alertAgent(m.call);
         break;
+      case "pop_updated":
+        // The CRM answered after the pop went out: caller, match and IVR case filled in
+        // (a customer the agent adopted by hand stays).
+        var looked = state.pops.get(m.call_id);
+        if (looked) {
+          var found = Object.assign({}, m.call);
+          if (looked.adopted) delete found.match;
+          Object.assign(looked, found);
+          renderPops();
+        }
+        break;
       case "call_update":
         var pop = state.pops.get(m.call_id);
         if (pop) {
@@ -97,6 +108,10 @@
     var best = call.match.customers[0];
     if (best) return best.name;
     if (call.match.status === "extension") return t("internal_call") + " · " + digits(partyNumber(call) || "");
+    // While the CRM is asked, the number is all there is: not yet an "unknown caller".
+    if (call.match.status === "pending" && partyNumber(call)) {
+      return (call.direction !== "outbound" && call.caller.name) || digits(partyNumber(call));
+    }
     return call.caller.name && call.direction !== "outbound" ? call.caller.name : t("unknown_caller");
   }
 
@@ -248,6 +263,7 @@
       fact(dl, "transfers", call.transfers.map(function (x) { return digits((x.from || "?") + " → " + x.to); }).join(", "), { ltr: true });
     }
     if (call.match.status === "unavailable") fact(dl, "contract", t("lookup_unavailable"));
+    if (call.match.status === "pending") fact(dl, "contract", t("lookup_pending"));
     var customers = node.querySelector(".customers");
     var several = call.match.customers.length > 1;
     call.match.customers.forEach(function (c) { customers.appendChild(renderCustomer(c, call, several)); });

@@ -11,11 +11,16 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from crm_sync.cases import CaseService
 from crm_sync.connectors.base import ConnectorError
 from crm_sync.connectors.http import HttpConnector
 from crm_sync.connectors.webhooks import WebhookSender, sign, verify_signature
+from crm_sync.customers import CustomerService
+from crm_sync.db import Database
+from crm_sync.matching import CallerDirectory
 from crm_sync.phones import PhoneNormaliser
-from crm_sync.settings import CrmHttpConfig
+from crm_sync.screenpop_lookup import CrmCallerLookup
+from crm_sync.settings import CrmConfig, CrmHttpConfig
 from crm_sync.spool import JsonlSpool
 
 SECRET = "s3cret-shared"
@@ -224,3 +229,34 @@ async def test_unreachable_receiver_is_retried_then_dead_lettered(tmp_path: Path
     record = json.loads(spool.path.read_text())
     assert record["event"] == "call.ended"
     assert record["error"].startswith("ClientConnectorError")
+
+
+async def test_the_pops_lookup_adds_the_external_crms_contacts_after_the_hubs_own(
+    crm: FakeCrm, connector: HttpConnector, database: Database, crm_config: CrmConfig
+) -> None:
+    normaliser = PhoneNormaliser("IR")
+    directory = CallerDirectory.for_database(database, normaliser, crm_config)
+    customers = CustomerService(database, normaliser)
+    await customers.create(name="Shirin Kamali", phones=[("+982133445566", "work")])
+    lookup = CrmCallerLookup(directory, CaseService(database, crm_config), database, connector)
+    try:
+        known = await lookup.lookup("02133445566")
+        assert known.status == "matched"
+        assert [(c["name"], c.get("source")) for c in known.customers] == [
+            ("Shirin Kamali", None),
+            ("کاوه مرادی", "external"),
+        ]
+        assert known.customers[1]["external_id"] == "42"
+        stranger = await lookup.lookup("09121234567")
+        assert (stranger.status, stranger.customers[0]["id"]) == ("matched", None)
+
+        crm.lookup = _server_error
+        failing = await lookup.lookup("02133445566")
+        assert [c["name"] for c in failing.customers] == ["Shirin Kamali"]
+        assert (await lookup.lookup("09121234567")).status == "unknown"
+    finally:
+        await directory.close()
+
+
+async def _server_error(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=500)

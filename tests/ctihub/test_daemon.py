@@ -257,3 +257,19 @@ async def test_a_panel_opened_while_the_pbx_is_unreachable_from_the_start_says_s
             assert (await next_pbx_link(ws))["state"] == "down"
     finally:
         await hub.stop()
+
+
+async def test_batches_waiting_behind_a_slow_publish_go_out_together_in_order() -> None:
+    from cti.events import Event, QueueCallersChanged
+    from ctihub.daemon import next_batch
+
+    outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
+    events: list[Event] = [QueueCallersChanged("support", n, float(n)) for n in range(7)]
+    for n in range(0, 6, 2):
+        outbox.put_nowait(events[n : n + 2])
+    outbox.put_nowait(events[6:])
+    first, taken = await next_batch(outbox, most=4)
+    assert (first, taken) == (events[:4], 2)
+    second, taken = await next_batch(outbox, most=4)
+    assert (second, taken) == (events[4:], 2)
+    assert outbox.empty()

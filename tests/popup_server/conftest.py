@@ -381,6 +381,16 @@ async def receive_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0
     return data
 
 
+async def filled_in(ws: aiohttp.ClientWebSocketResponse, pop: dict[str, Any]) -> dict[str, Any]:
+    """``pop["call"]`` as the panel shows it once the CRM answered (merging ``pop_updated``)."""
+    call = dict(pop["call"])
+    while call["match"]["status"] == "pending":
+        message = await receive_json(ws)
+        if message["type"] == "pop_updated" and message["call_id"] == call["call_id"]:
+            call.update(message["call"])
+    return call
+
+
 async def open_agent_socket(
     server: PanelServer, session: aiohttp.ClientSession, username: str
 ) -> tuple[aiohttp.ClientWebSocketResponse, list[dict[str, Any]]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+from cti.events import AgentRinging
 from cti.screenpop import POP_SCHEMA_VERSION, ScreenPops
 from tests.popup_server.conftest import demo_crm, trace_events
 
@@ -12,7 +14,8 @@ DOC = (Path(__file__).parents[2] / "docs" / "events.md").read_text(encoding="utf
 
 
 async def test_every_message_type_and_pop_field_from_real_traces_is_documented() -> None:
-    pops = ScreenPops(demo_crm())
+    pops = ScreenPops()
+    crm = demo_crm()
     messages = []
     for name in (
         "inbound_answered",
@@ -21,9 +24,25 @@ async def test_every_message_type_and_pop_field_from_real_traces_is_documented()
         "ivr_tracking_code",
     ):
         for event in trace_events(name):
-            messages += [o.message for o in await pops.handle(event)]
+            messages += [o.message for o in pops.handle(event)]
+            if isinstance(event, AgentRinging):
+                # The CRM answers after the ring: pending pops, then pop_updated.
+                for request in pops.take_lookups():
+                    found: Any = await (
+                        crm.lookup(request.key)
+                        if request.kind == "caller"
+                        else crm.case_by_code(request.key or "")
+                    )
+                    messages += [o.message for o in pops.answer(request, found)]
     types = {m["type"] for m in messages}
-    assert types == {"pop", "call_update", "pop_withdrawn", "queue_member"}
+    assert types == {"pop", "pop_updated", "call_update", "pop_withdrawn", "queue_member"}
+    statuses = {m["call"]["match"]["status"] for m in messages if m["type"] == "pop"}
+    assert "pending" in statuses
+    for status in statuses:
+        assert f"`{status}`" in DOC, status
+    updated = next(m for m in messages if m["type"] == "pop_updated")
+    for field in [*updated, *updated["call"]]:
+        assert f'"{field}"' in DOC, field
     for kind in [*types, "hello", "snapshot_done", "subscribed", "pong", "error"]:
         assert f"#### `{kind}`" in DOC or f'"type": "{kind}"' in DOC, kind
     pop = next(m for m in messages if m["type"] == "pop")

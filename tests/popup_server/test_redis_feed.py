@@ -12,6 +12,7 @@ from tests.popup_server.conftest import (
     ORIGIN,
     PASSWORD,
     demo_crm,
+    filled_in,
     make_config,
     make_users,
     receive_json,
@@ -52,7 +53,8 @@ async def test_ring_published_on_one_node_pops_the_agent_connected_to_another(
             while (message := await receive_json(ws))["type"] != "pop":
                 assert message["type"] == "queue_member"
             assert message["call"]["call_id"] == "1795392474.0"
-            assert message["call"]["match"]["customers"][0]["name"] == "Nasrin Tehrani"
+            call = await filled_in(ws, message)
+            assert call["match"]["customers"][0]["name"] == "Nasrin Tehrani"
             await ws.close()
     finally:
         await runner.cleanup()

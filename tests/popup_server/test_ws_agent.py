@@ -11,6 +11,7 @@ from tests.popup_server.conftest import (
     GOLD_CONTRACT_ENDS,
     ORIGIN,
     PanelServer,
+    filled_in,
     open_agent_socket,
     receive_json,
     trace_events,
@@ -42,7 +43,7 @@ async def test_ringing_trace_pops_the_agent_before_answer(server: PanelServer) -
         await server.publish(events[:answered])
         pop = await next_of_type(ws, "pop")
         assert pop["call"]["state"] == "ringing"
-        customer = pop["call"]["match"]["customers"][0]
+        customer = (await filled_in(ws, pop))["match"]["customers"][0]
         assert customer["name"] == "Nasrin Tehrani"
         assert customer["contract"] == {
             "state": "active",
