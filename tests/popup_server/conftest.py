@@ -225,12 +225,13 @@ class PanelServer:
         return self.url.replace("http://", "ws://") + "/ws/agent"
 
     async def publish(self, events: list[Event]) -> None:
-        """Publish and wait until the pop feed has handled them all."""
+        """Publish and wait until the pop feed has handled them all and the CRM answered
+        every lookup they asked (the pops are filled in, their pop_updated queued)."""
         feed = self.app[FEED_KEY]
         target = feed.handled + len(events)
         await self.bus.publish(events)
         async with asyncio.timeout(5):
-            while feed.handled < target:
+            while feed.handled < target or feed.lookups.pending:
                 await asyncio.sleep(0.005)
 
     async def token(self, username: str) -> str:
