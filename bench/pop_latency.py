@@ -390,6 +390,9 @@ async def _measure(
         inbound_style="trunk",
     )
     simulator = Simulator(Scenario(pbx=spec), SimulatorSettings(username="hub", secret=SECRET))
+    if route == "ivr":
+        # No FastAGI server here: the simulator plays the IVR's part itself (1.6 s, no digits).
+        simulator.model.agi_handler = None
     ami_port = await simulator.start("127.0.0.1", 0)
     emitted: dict[str, float] = {}
     clock = time.monotonic
