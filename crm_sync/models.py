@@ -515,3 +515,151 @@ class CallRollupState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_call_id: Mapped[int] = mapped_column(Integer, default=0)
     targets: Mapped[str] = mapped_column(Text, default="")
+
+
+ALERT_RULE_NAMES: tuple[str, ...] = (
+    "case_overdue",
+    "case_no_first_reply",
+    "caller_waiting",
+    "service_level_low",
+    "ring_no_answer",
+    "callback_overdue",
+)
+
+
+class AlertRecord(Base):
+    """An alert raised by ``cti.alerts``: one row per key, so each alert is raised once."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_in("rule", ALERT_RULE_NAMES), name="rule"),
+        Index("ix_alerts_acknowledged_at_raised_at", "acknowledged_at", "raised_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    agent: Mapped[str | None] = mapped_column(String(32))
+    """Extension of the agent responsible, if any."""
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    raised_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    """Username of the supervisor who acknowledged it."""
+
+
+CALLBACK_STATUSES: tuple[str, ...] = ("open", "reached", "given_up", "called_in", "do_not_call")
+CALL_OUTCOMES: tuple[str, ...] = ("pending", "answered", "no_answer", "busy", "failed")
+
+
+class Callback(Base):
+    """A caller who abandoned or was missed, to be called back (one open task per number)."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        CheckConstraint(_in("status", CALLBACK_STATUSES), name="status"),
+        Index("ix_callbacks_status_created_at", "status", "created_at"),
+        Index("ix_callbacks_number_tail_status", "number_tail", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(64))
+    """The caller's number as the PBX gave it; what is dialled."""
+    number_tail: Mapped[str] = mapped_column(String(20))
+    """Its last digits (``cti.alerts.number_tail``): matches the caller calling again."""
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str] = mapped_column(String(64), unique=True)
+    """The abandoned or missed call it came from."""
+    reason: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assigned_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL")
+    )
+    """The customer's owner; None: any agent of the queue."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CallAttempt(Base):
+    """One outbound call an agent placed from a callback or a call list, and how it went."""
+
+    __tablename__ = "call_attempts"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", CALL_OUTCOMES), name="outcome"),
+        CheckConstraint("callback_id IS NOT NULL OR entry_id IS NOT NULL", name="target"),
+        Index("ix_call_attempts_extension_outcome", "extension", "outcome"),
+        Index("ix_call_attempts_callback_id", "callback_id"),
+        Index("ix_call_attempts_entry_id", "entry_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"))
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_list_entries.id", ondelete="CASCADE")
+    )
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    extension: Mapped[str] = mapped_column(String(32))
+    number_tail: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    """The outbound call, once the call log saw it end."""
+
+
+CALL_LIST_SOURCES: tuple[str, ...] = ("csv", "contracts_expiring", "open_cases")
+CALL_LIST_ENTRY_STATUSES: tuple[str, ...] = ("pending", "dialing", "done", "skipped")
+
+
+class CallList(Base):
+    """A list of customers a supervisor wants called (a renewal campaign, follow-ups)."""
+
+    __tablename__ = "call_lists"
+    __table_args__ = (CheckConstraint(_in("source", CALL_LIST_SOURCES), name="source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    """Worked by any agent of this queue (entries without an agent of their own)."""
+    created_by_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CallListEntry(Base):
+    """One customer to call on a list, with who calls and how it went."""
+
+    __tablename__ = "call_list_entries"
+    __table_args__ = (
+        CheckConstraint(_in("status", CALL_LIST_ENTRY_STATUSES), name="status"),
+        Index("ix_call_list_entries_list_id_status", "list_id", "status"),
+        Index("ix_call_list_entries_assigned_agent_id_status", "assigned_agent_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("call_lists.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    """Why this customer is on the list (contract end date, case code), for the preview."""
+    assigned_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    """The agent's disposition code once done."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from crm_sync.call_lists import CallListService
 from crm_sync.call_log import CallLogWriter
+from crm_sync.callbacks import CallbackService
 from crm_sync.cases import CaseService
 from crm_sync.connectors.base import CrmConnector
 from crm_sync.connectors.http import HttpConnector
@@ -20,7 +22,7 @@ from crm_sync.matching import CallerDirectory
 from crm_sync.migrations import upgrade
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.screenpop_lookup import CrmCallerLookup
-from crm_sync.settings import CrmConfig, DatabaseConfig
+from crm_sync.settings import CallbacksConfig, CrmConfig, DatabaseConfig
 
 
 @dataclass(slots=True)
@@ -35,6 +37,8 @@ class CrmRuntime:
     call_log: CallLogWriter
     caller_lookup: CrmCallerLookup
     connector: CrmConnector | None
+    callbacks: CallbackService
+    call_lists: CallListService
 
     async def close(self) -> None:
         """Stop the call-log replay, finish webhooks, close connections."""
@@ -51,6 +55,7 @@ async def open_crm(
     crm: CrmConfig,
     normaliser: PhoneNormaliser,
     migrate: bool = True,
+    callbacks: CallbacksConfig | None = None,
 ) -> CrmRuntime:
     """Migrate (unless told not to), connect, and start replaying any spooled call records."""
     if migrate:
@@ -64,6 +69,7 @@ async def open_crm(
     cases = CaseService(database, crm, connector)
     call_log = CallLogWriter(database, directory, crm, connector=connector)
     await call_log.start()
+    callback_service = CallbackService(database, directory, callbacks or CallbacksConfig())
     return CrmRuntime(
         database=database,
         normaliser=normaliser,
@@ -73,4 +79,6 @@ async def open_crm(
         call_log=call_log,
         caller_lookup=CrmCallerLookup(directory, cases, database, connector),
         connector=connector,
+        callbacks=callback_service,
+        call_lists=CallListService(database, directory, callback_service),
     )

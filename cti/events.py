@@ -255,6 +255,38 @@ class PbxLinkChanged(Event):
     at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class AlertRaised(Event):
+    """A rule of ``cti.alerts`` fired (stored once by key; ``alert_id`` is the stored row).
+
+    ``agent`` is the extension of the agent responsible, whose panel shows it
+    too; None for supervisors only.
+    """
+
+    alert_id: int
+    key: str
+    rule: str
+    queue: str | None
+    agent: str | None
+    call_id: str | None
+    case_id: int | None
+    customer_id: int | None
+    subject: str | None
+    value: float | None
+    threshold: float | None
+    at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAcknowledged(Event):
+    """A supervisor acknowledged an alert; panels stop showing it."""
+
+    alert_id: int
+    agent: str | None
+    by: str
+    at: float | None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {}
 for _cls in (
     CallStarted,
@@ -272,6 +304,8 @@ for _cls in (
     QueueCallersChanged,
     ChannelExpired,
     PbxLinkChanged,
+    AlertRaised,
+    AlertAcknowledged,
 ):
     _cls.type = _snake(_cls.__name__)
     EVENT_TYPES[_cls.type] = _cls
@@ -303,6 +337,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "AgentRingStopped",
     "AgentRinging",
+    "AlertAcknowledged",
+    "AlertRaised",
     "CallAnswered",
     "CallEnded",
     "CallHeld",

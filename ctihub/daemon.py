@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from crm_sync import tracking_codes
+from crm_sync.alerts import alert_service
 from crm_sync.audit import AuditLog
 from crm_sync.commands import DEMO_PASSWORD, demo_callers, seed_demo
 from crm_sync.runtime import CrmRuntime, open_crm
@@ -49,7 +50,9 @@ log = logging.getLogger(__name__)
 
 CALL_LOG = "call-log"
 RECORDINGS = "recordings"
-DURABLE_CONSUMERS = (CALL_LOG, RECORDINGS)
+CALLBACKS = "callbacks"
+ALERTS = "alerts"
+DURABLE_CONSUMERS = (CALL_LOG, RECORDINGS, CALLBACKS)
 """Bus subscribers that must see every event: never dropped, resumed where they stopped."""
 
 
@@ -182,7 +185,7 @@ class Hub:
         if self.demo:
             summary = await seed_demo(s.database, s.crm, self.normaliser)
             log.info("demo data ready customers=%d users=%d", summary.customers, summary.users)
-        crm = await open_crm(s.database, s.crm, self.normaliser)
+        crm = await open_crm(s.database, s.crm, self.normaliser, callbacks=s.callbacks)
         self._crm = crm
         self._on_stop("crm", crm.close)
         self._spawn("publisher", self._publish_forever())
@@ -222,6 +225,9 @@ class Hub:
             external_record_url=s.crm.http.record_url or None,
             figures=s.figures,
             intervention=actions,
+            bus=self.bus,
+            callbacks=crm.callbacks,
+            call_lists=crm.call_lists,
         )
         # The same IVR decisions as FastAGI, for the classic-AGI script on the PBX box.
         backends = dataclasses.replace(
@@ -306,6 +312,14 @@ class Hub:
             DurableConsumer(self.bus, CALL_LOG, self._crm.call_log.consume),
             DurableConsumer(self.bus, RECORDINGS, recordings.consume),
         ]
+        if self.settings.callbacks.enabled:
+            consumers.append(DurableConsumer(self.bus, CALLBACKS, self._crm.callbacks.consume))
+        alerts = alert_service(
+            self.settings.alerts, self._crm.database, self.bus, Path(self.settings.crm.spool_dir)
+        )
+        if alerts is not None:
+            # Alerts are about now: resubscribed after a failure, not replayed from a cursor.
+            consumers.append(DurableConsumer(self.bus, ALERTS, alerts.run))
         self.consumers = {c.name: c for c in consumers}
         tasks = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
         tracker = CallTracker(self.settings.tracker)
@@ -329,6 +343,8 @@ class Hub:
                     await task
             await recordings.stop()
             self.consumers = {}
+            if alerts is not None:
+                await alerts.close()
 
     async def _start_simulator(self, callers: list[str]) -> AmiConfig:
         s = self.settings

@@ -13,13 +13,16 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, or_, select, text
 
+from crm_sync.alerts import AlertStore
 from crm_sync.audit import AuditLog
+from crm_sync.call_lists import CallListError, CallListService, ListSource
 from crm_sync.call_log import record_wrap_up
+from crm_sync.callbacks import CallbackService, CallRefused
 from crm_sync.cases import CaseError, CaseService
 from crm_sync.customers import CustomerError, CustomerService
 from crm_sync.db import Database
 from crm_sync.matching import CallerDirectory, clock_text
-from crm_sync.models import Agent, CallRecord, Case, Customer, Note
+from crm_sync.models import Agent, AlertRecord, CallRecord, Case, Customer, Note
 from crm_sync.passwords import UNMATCHABLE_HASH, verify_password
 from crm_sync.phonebook import MIN_INDEXED_QUERY, fold_query, like_pattern
 from crm_sync.reports import (
@@ -34,17 +37,27 @@ from crm_sync.reports import (
     target_book,
 )
 from crm_sync.screenpop_lookup import CrmCallerLookup
+from cti.bus import EventBus
+from cti.events import AlertAcknowledged
 from cti.figures import QueueTargets, TargetBook
 from cti.report_table import ReportTable
 from cti.settings import FiguresConfig
 from popup_server.auth import ROLES, Role, User
 from popup_server.ports import (
+    AlertView,
     AudioFile,
+    CallbackView,
+    CallListEntryView,
+    CallListLoaded,
+    CallListProgress,
     CallRecording,
+    CallRefusedError,
     CaseInfo,
     CrmError,
     CustomerChanges,
     DayTallies,
+    Dial,
+    EntryOutcome,
     HistoryQuery,
     Intervention,
     LoggedCallSummary,
@@ -55,6 +68,7 @@ from popup_server.ports import (
     RecordingUnavailable,
     ReportQuery,
     SavedNote,
+    SkippedRow,
 )
 from recordings.library import RecordingLibrary, RecordingUnavailableError
 
@@ -520,6 +534,139 @@ def _on_the_call(agent: str | None, details: dict[str, Any] | None) -> frozenset
     return frozenset(found)
 
 
+def _alert_view(row: AlertRecord) -> AlertView:
+    return AlertView(
+        alert_id=row.id,
+        key=row.key,
+        rule=row.rule,
+        queue=row.queue,
+        agent=row.agent,
+        call_id=row.call_id,
+        case_id=row.case_id,
+        customer_id=row.customer_id,
+        subject=row.subject,
+        value=row.value,
+        threshold=row.threshold,
+        at=row.raised_at.timestamp(),
+        acknowledged_at=row.acknowledged_at.timestamp() if row.acknowledged_at else None,
+        acknowledged_by=row.acknowledged_by,
+    )
+
+
+class CrmAlertDesk:
+    """:class:`popup_server.ports.AlertDesk` over the ``alerts`` table; announces on the bus."""
+
+    def __init__(self, store: AlertStore, bus: EventBus) -> None:
+        self._store = store
+        self._bus = bus
+
+    async def open_alerts(self, agent: str | None, limit: int) -> list[AlertView]:
+        return [_alert_view(row) for row in await self._store.unacknowledged(limit, agent)]
+
+    async def acknowledge(self, alert_id: int, username: str) -> AlertView | None:
+        row = await self._store.acknowledge(alert_id, username)
+        if row is None:
+            return None
+        view = _alert_view(row)
+        await self._bus.publish(
+            [AlertAcknowledged(row.id, row.agent, username, view.acknowledged_at)]
+        )
+        return view
+
+
+class CrmCallbackDesk:
+    """:class:`popup_server.ports.CallbackDesk` over :class:`crm_sync.callbacks.CallbackService`."""
+
+    def __init__(self, callbacks: CallbackService) -> None:
+        self._callbacks = callbacks
+
+    async def for_agent(self, user_id: int, queues: tuple[str, ...]) -> list[CallbackView]:
+        return [CallbackView(**c) for c in await self._callbacks.for_agent(user_id, queues)]
+
+    async def open_callbacks(self) -> list[CallbackView]:
+        return [CallbackView(**c) for c in await self._callbacks.open_callbacks()]
+
+    async def start_attempt(
+        self, callback_id: int, user_id: int, extension: str, queues: tuple[str, ...]
+    ) -> Dial:
+        try:
+            target = await self._callbacks.start_attempt(callback_id, user_id, extension, queues)
+        except CallRefused as exc:
+            raise CallRefusedError(exc.kind, str(exc)) from exc
+        return Dial(target.attempt_id, target.number)
+
+    async def attempt_failed(self, attempt_id: int) -> None:
+        await self._callbacks.attempt_failed(attempt_id)
+
+
+_LIST_SOURCES: dict[str, ListSource] = {
+    "csv": "csv",
+    "contracts_expiring": "contracts_expiring",
+    "open_cases": "open_cases",
+}
+
+
+class CrmCallListDesk:
+    """:class:`popup_server.ports.CallListDesk` over ``crm_sync.call_lists``."""
+
+    def __init__(self, lists: CallListService) -> None:
+        self._lists = lists
+
+    async def load(
+        self,
+        *,
+        name: str,
+        source: str,
+        days: int,
+        csv_text: str,
+        agents: tuple[str, ...],
+        queue: str | None,
+        created_by: int,
+    ) -> CallListLoaded:
+        if source not in _LIST_SOURCES:
+            raise CrmError(f"source: unknown list source {source!r}")
+        try:
+            report = await self._lists.load(
+                name=name,
+                source=_LIST_SOURCES[source],
+                days=days,
+                csv_text=csv_text,
+                agents=agents,
+                queue=queue,
+                created_by=created_by,
+            )
+        except CallListError as exc:
+            raise CrmError(str(exc)) from exc
+        skipped = tuple(SkippedRow(s["line"], s["error"]) for s in report.skipped)
+        return CallListLoaded(report.list_id, report.entries, report.do_not_call, skipped)
+
+    async def progress(self) -> list[CallListProgress]:
+        return [CallListProgress(**p) for p in await self._lists.progress()]
+
+    async def next_entry(self, user_id: int, queues: tuple[str, ...]) -> CallListEntryView | None:
+        entry = await self._lists.next_entry(user_id, queues)
+        return CallListEntryView(**entry) if entry is not None else None
+
+    async def start_entry(
+        self, entry_id: int, user_id: int, extension: str, queues: tuple[str, ...]
+    ) -> Dial:
+        try:
+            target = await self._lists.start_entry(entry_id, user_id, extension, queues)
+        except CallRefused as exc:
+            raise CallRefusedError(exc.kind, str(exc)) from exc
+        return Dial(target.attempt_id, target.number)
+
+    async def record_outcome(
+        self, entry_id: int, user_id: int, outcome: str, note: str
+    ) -> EntryOutcome:
+        try:
+            return EntryOutcome(
+                **await self._lists.record_outcome(entry_id, user_id, outcome, note)
+            )
+        except CallRefused as exc:
+            raise CallRefusedError(exc.kind, str(exc)) from exc
+
+
 def crm_panel_backends(
     database: Database,
     directory: CallerDirectory,
@@ -531,12 +678,17 @@ def crm_panel_backends(
     external_record_url: str | None = None,
     figures: FiguresConfig | None = None,
     intervention: Intervention | None = None,
+    bus: EventBus | None = None,
+    callbacks: CallbackService | None = None,
+    call_lists: CallListService | None = None,
 ) -> PanelBackends:
     """Every panel backend over one ``crm_sync`` database, plus the PBX actions.
 
     ``recordings``: where the call recordings are; None: recordings are not served.
     ``external_record_url``: the external CRM's record link when it is the customers' source.
     ``figures``: how reports count (``[figures]``).
+    ``bus``: where acknowledgements are announced; None: no alerts are listed.
+    ``callbacks``, ``call_lists``: the outbound work; None: none is listed.
     """
     return PanelBackends(
         users=CrmUserStore(database),
@@ -554,4 +706,7 @@ def crm_panel_backends(
         ),
         reports=CrmReports(database, figures or FiguresConfig()),
         intervention=intervention,
+        alerts=CrmAlertDesk(AlertStore(database), bus) if bus is not None else None,
+        callbacks=CrmCallbackDesk(callbacks) if callbacks is not None else None,
+        call_lists=CrmCallListDesk(call_lists) if call_lists is not None else None,
     )

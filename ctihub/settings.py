@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from crm_sync.commands import normaliser_for
 from crm_sync.phones import PhoneNormaliser
-from crm_sync.settings import CrmConfig, DatabaseConfig
+from crm_sync.settings import AlertsConfig, CallbacksConfig, CrmConfig, DatabaseConfig
 from cti.settings import FiguresConfig, TrackerConfig
 from pbx_adapters.settings import AgiConfig, AmiConfig, SimulatorConfig
 from popup_server.settings import PopupConfig
@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     bus: BusConfig = BusConfig()
     http: PopupConfig = PopupConfig()
     recordings: RecordingsConfig = RecordingsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    callbacks: CallbacksConfig = CallbacksConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -22,9 +22,12 @@ from cti.figures import TargetBook
 from cti.live_board import LiveBoard
 from cti.screenpop import ScreenPops
 from cti.settings import FiguresConfig
+from popup_server.alerts_api import AlertsApi
 from popup_server.api import Api, ApiServices
 from popup_server.auth import FailureCounter, LoginRateLimiter, PasswordChecks, TokenSigner
 from popup_server.call_control_api import CallControlApi
+from popup_server.callbacks_api import CallbacksApi
+from popup_server.calllists_api import CallListsApi
 from popup_server.customers_api import CustomersApi
 from popup_server.history_api import HistoryApi
 from popup_server.intervention_api import InterventionApi
@@ -155,6 +158,19 @@ def create_app(
         app.add_routes(HistoryApi(api.user, backends.calls, hub.pops).routes())
     if backends.customers is not None:
         app.add_routes(CustomersApi(api.user, backends.customers).routes())
+    app.add_routes(AlertsApi(api.user, backends.alerts, backends.audit).routes())
+    board = supervisors.board
+
+    def queues_of(extensions: tuple[str, ...]) -> tuple[str, ...]:
+        # The queues these extensions are members of now: callbacks and lists go by them.
+        return tuple(sorted({q for x in extensions for q in board.members.get(x, {})}))
+
+    app.add_routes(CallbacksApi(api.user, backends.callbacks, backends.pbx, queues_of).routes())
+    app.add_routes(
+        CallListsApi(
+            api.user, backends.call_lists, backends.pbx, queues_of, backends.audit
+        ).routes()
+    )
     gate = SocketGate(
         signer,
         origins,

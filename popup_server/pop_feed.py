@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cti.bus import LATEST, STICKY_EVENT_TYPES, BusError, EventBus, ResumeGapError
-from cti.events import Event, PbxLinkChanged
-from cti.screenpop import CallerInfo, CallerLookup, LookupRequest
+from cti.events import AlertAcknowledged, AlertRaised, Event, PbxLinkChanged
+from cti.screenpop import POP_SCHEMA_VERSION, CallerInfo, CallerLookup, LookupRequest, Outgoing
 from popup_server.ws_agent import AgentHub
 from popup_server.ws_supervisor import SupervisorHub
 
@@ -119,6 +119,15 @@ def _failed(request: LookupRequest) -> Answer:
     return CallerInfo(request.key, None, "unavailable") if request.kind == "caller" else None
 
 
+def alert_message(event: AlertRaised | AlertAcknowledged) -> dict[str, object]:
+    """The ``alert`` / ``alert_acknowledged`` message on the responsible agent's panel."""
+    if isinstance(event, AlertAcknowledged):
+        return {"v": POP_SCHEMA_VERSION, "type": "alert_acknowledged", "alert_id": event.alert_id}
+    alert = event.to_dict()
+    del alert["type"]
+    return {"v": POP_SCHEMA_VERSION, "type": "alert", "alert": alert}
+
+
 class PopFeed:
     """One bus subscriber turning events into pops, in bus order, never waiting for the CRM.
 
@@ -167,6 +176,8 @@ class PopFeed:
             self._supervisors.handle(event)
         if isinstance(event, PbxLinkChanged):
             self._hub.link_changed(event)
+        elif isinstance(event, AlertRaised | AlertAcknowledged) and event.agent:
+            self._hub.deliver([Outgoing((event.agent,), alert_message(event))])
         pops = self._hub.pops
         self._hub.deliver(pops.handle(event))
         for request in pops.take_lookups():

@@ -391,6 +391,196 @@ class IvrDecisions(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert as panels show it: the ``alert_raised`` event's fields and its acknowledgement."""
+
+    alert_id: int
+    key: str
+    rule: str
+    queue: str | None
+    agent: str | None
+    call_id: str | None
+    case_id: int | None
+    customer_id: int | None
+    subject: str | None
+    value: float | None
+    threshold: float | None
+    at: float
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+
+
+class AlertDesk(Protocol):
+    """Management-by-exception alerts (``/api/v1/alerts``)."""
+
+    async def open_alerts(self, agent: str | None, limit: int) -> list[AlertView]:
+        """Unacknowledged alerts, newest first; with ``agent``, only that extension's."""
+        ...
+
+    async def acknowledge(self, alert_id: int, username: str) -> AlertView | None:
+        """Acknowledge an open alert (announced to every panel); None: no such open alert."""
+        ...
+
+
+class CallRefusedError(Exception):
+    """A callback or list entry may not be dialled now; ``kind``: ``not_found``, ``closed``,
+    ``do_not_call`` or ``not_now`` (outside the customer's hours)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """An attempt counted by the CRM, and the number the PBX should dial for it."""
+
+    attempt_id: int
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackView:
+    """An open callback: whom to call back, why, since when, how often tried."""
+
+    id: int
+    number: str
+    customer_id: int | None
+    customer_name: str | None
+    queue: str | None
+    reason: str
+    status: str
+    attempts: int
+    max_attempts: int
+    created_at: dt.datetime
+    age_seconds: int
+    last_attempt_at: dt.datetime | None
+    assigned_agent_id: int | None
+    assigned_name: str | None
+    hours: str | None
+    """The customer's hours to be called (``HH:MM-HH:MM``, call center time); None: any."""
+    callable_now: bool
+
+
+class CallbackDesk(Protocol):
+    """Callback tasks for abandoned and missed callers (``/api/v1/callbacks``)."""
+
+    async def for_agent(self, user_id: int, queues: tuple[str, ...]) -> list[CallbackView]:
+        """The agent's open callbacks (theirs, or their queues' unassigned ones), oldest first."""
+        ...
+
+    async def open_callbacks(self) -> list[CallbackView]:
+        """Every open callback with its age and assignee (supervisors)."""
+        ...
+
+    async def start_attempt(
+        self, callback_id: int, user_id: int, extension: str, queues: tuple[str, ...]
+    ) -> Dial:
+        """Count an attempt; raises :class:`CallRefusedError`."""
+        ...
+
+    async def attempt_failed(self, attempt_id: int) -> None:
+        """The PBX refused the attempt's call."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRow:
+    """A CSV row a list was loaded without, and why."""
+
+    line: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallListLoaded:
+    """What loading a call list did."""
+
+    list_id: int
+    entries: int
+    do_not_call: int
+    """Customers left out because they asked not to be called."""
+    skipped: tuple[SkippedRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CallListProgress:
+    """One list's entries per status and per outcome, and the attempts made."""
+
+    id: int
+    name: str
+    source: str
+    queue: str | None
+    created_at: dt.datetime
+    total: int
+    attempts: int
+    statuses: dict[str, int]
+    outcomes: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CallListEntryView:
+    """The entry an agent previews before dialling (or is calling now: ``dialing``)."""
+
+    id: int
+    list_id: int
+    list_name: str
+    customer_id: int | None
+    name: str
+    number: str
+    reason: str | None
+    attempts: int
+    dialing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EntryOutcome:
+    """An entry after its outcome was recorded (``pending`` again when not reached)."""
+
+    id: int
+    status: str
+    outcome: str
+
+
+class CallListDesk(Protocol):
+    """Call lists worked by preview dialing (``/api/v1/calllists``)."""
+
+    async def load(
+        self,
+        *,
+        name: str,
+        source: str,
+        days: int,
+        csv_text: str,
+        agents: tuple[str, ...],
+        queue: str | None,
+        created_by: int,
+    ) -> CallListLoaded:
+        """Load and assign a list; raises :class:`CrmError` naming the bad field."""
+        ...
+
+    async def progress(self) -> list[CallListProgress]:
+        """Every list with its entries per status and outcome, newest first."""
+        ...
+
+    async def next_entry(self, user_id: int, queues: tuple[str, ...]) -> CallListEntryView | None:
+        """The agent's entry in hand, else the next one to preview, or None."""
+        ...
+
+    async def start_entry(
+        self, entry_id: int, user_id: int, extension: str, queues: tuple[str, ...]
+    ) -> Dial:
+        """Count an attempt on an entry; raises :class:`CallRefusedError`."""
+        ...
+
+    async def record_outcome(
+        self, entry_id: int, user_id: int, outcome: str, note: str
+    ) -> EntryOutcome:
+        """Record the outcome (a note on the customer); raises :class:`CallRefusedError`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class PanelBackends:
     """The hub's parts the panel server talks to, built once by the composition root."""
 
@@ -416,6 +606,12 @@ class PanelBackends:
     """Search of the call log; None: no ``/history`` route."""
     customers: CustomerDesk | None = None
     """Customers created and edited from the pop; None: no ``/customers`` routes."""
+    alerts: AlertDesk | None = None
+    """Management-by-exception alerts; None: none are listed."""
+    callbacks: CallbackDesk | None = None
+    """Callback tasks; None: none are listed."""
+    call_lists: CallListDesk | None = None
+    """Call lists; None: none are listed or loaded."""
 
 
 CONTACT_CHANNELS: tuple[str, ...] = ("phone", "sms", "email", "whatsapp")

@@ -211,5 +211,25 @@
     });
   }
 
-  global.I18n = { t: t, setLanguage: setLanguage, apply: apply, language: function () { return current; } };
+  var listeners = [];
+
+  /** Add a page part's own strings ({en: {...}, fa: {...}}), kept beside the part. */
+  function extend(tables) {
+    Object.keys(tables).forEach(function (lang) {
+      STRINGS[lang] = STRINGS[lang] || {};
+      Object.keys(tables[lang]).forEach(function (k) { STRINGS[lang][k] = tables[lang][k]; });
+    });
+  }
+
+  /** Call fn after every language switch (parts that draw themselves redraw). */
+  function onChange(fn) { listeners.push(fn); }
+
+  global.I18n = {
+    t: t, setLanguage: function (lang) {
+      setLanguage(lang);
+      listeners.forEach(function (fn) { fn(current); });
+    },
+    apply: apply, extend: extend, onChange: onChange,
+    language: function () { return current; }
+  };
 })(window);

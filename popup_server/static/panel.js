@@ -27,7 +27,11 @@
         state.pops.clear(); state.members.clear(); renderPops(); renderMembers();
         break;
       case "snapshot_done":
-        session.retry = 0; setLink("connected"); loadHistory();
+        session.retry = 0; setLink("connected"); loadHistory(); loadAlerts(); loadWork();
+        break;
+      case "alert":
+      case "alert_acknowledged":
+        if (state.alerts) state.alerts.onMessage(m);
         break;
       case "pop":
         var old = state.pops.get(m.call.call_id);
@@ -60,7 +64,7 @@
           if (m.change === "ended" || m.change === "transferred") pop.acwStart = Date.now();
           renderPops();
         }
-        if (m.change === "ended") setTimeout(loadHistory, 1500);
+        if (m.change === "ended") { setTimeout(loadHistory, 1500); setTimeout(loadWork, 1500); }
         break;
       case "pop_withdrawn":
         state.pops.delete(m.call_id); renderPops();
@@ -779,6 +783,23 @@
     });
     state.dispositions.forEach(function (d) { select.appendChild(el("option", { value: d, text: t("disp_" + d) })); });
     select.value = value;
+  }
+
+  /** Callbacks and the next call-list entry; refreshed after calls and every half minute. */
+  function loadWork() {
+    if (!state.work) {
+      state.work = new CtihubWork.AgentWork($("callbacks"), $("call-list"), {
+        api: api, dispositions: function () { return state.dispositions; },
+        label: function (code) { return t("disp_" + code); }
+      });
+      setInterval(function () { if (session.user) state.work.refresh(); }, 30000);
+    }
+    state.work.refresh();
+  }
+
+  function loadAlerts() {
+    state.alerts = state.alerts || new CtihubAlerts.AlertList($("alert-list"), { api: api, canAck: false });
+    state.alerts.load();
   }
 
   function logout() {

@@ -12,6 +12,9 @@
   var session = new Ctihub.Session({
     socketPath: "/ws/supervisor", onMessage: onMessage, logout: logout
   });
+  var api = session.api.bind(session);
+  var alerts = null;  // CtihubAlerts.AlertList once the board shows
+  var work = null;    // CtihubWork.SupervisorWork: open callbacks, call lists
   var state = {
     tick: null,
     clockOffset: 0,          // server epoch seconds minus browser epoch seconds
@@ -41,11 +44,22 @@
 
   function onMessage(m) {
     if (m.type === "hello") {
+      state.workLoaded = false;
       state.clockOffset = m.server_time - Date.now() / 1000;
     } else if (m.type === "board") {
       state.board = m;
       session.retry = 0; setLink("connected");
+      // The first board after a (re)connect: the alerts and outbound work start from REST.
+      if (!state.workLoaded) {
+        state.workLoaded = true;
+        if (alerts) alerts.load();
+        if (work) work.refresh();
+      }
       render();
+    } else if (m.type === "event") {
+      if (alerts) alerts.onMessage(m);
+      // A call's end may open or close a callback: look again once the CRM has it.
+      if (work && m.event.type === "call_ended") setTimeout(function () { work.refresh(); }, 1500);
     }
   }
 
@@ -190,6 +204,11 @@
     session.save({ token: session.token, expires_at: session.expiresAt, user: user });
     clearInterval(state.tick);
     state.tick = setInterval(render, 1000);
+    alerts = alerts || new CtihubAlerts.AlertList($("alert-list"), { api: api, canAck: true, now: now });
+    if (!work) {
+      work = new CtihubWork.SupervisorWork($("work-board"), { api: api });
+      setInterval(function () { if (session.user) work.refresh(); }, 15000);
+    }
     session.connect();
   }
 

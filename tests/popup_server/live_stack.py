@@ -20,7 +20,7 @@ from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator.channel import Fields
 from pbx_adapters.simulator.runtime import Simulator, SimulatorSettings
 from pbx_adapters.simulator.scenario import Scenario
-from pbx_adapters.simulator.spec import lab_pbx
+from pbx_adapters.simulator.spec import PbxSpec, lab_pbx
 from popup_server.app import create_app, start_server
 from popup_server.ports import Audit
 from tests.popup_server.conftest import crm_backends, make_config
@@ -48,19 +48,24 @@ async def live_stack(
     users: InMemoryUserStore,
     public_url: str = "https://panel.example",
     figures: FiguresConfig | None = None,
+    extra_backends: dict[str, Any] | None = None,
+    bus: LocalBus | None = None,
+    pbx_spec: PbxSpec | None = None,
     **http: Any,
 ) -> AsyncIterator[LiveStack]:
     """Start the simulator, the AMI feed and the panel server; stop them all on exit.
 
-    ``http``: further ``[http]`` settings for the panel server.
+    ``http``: further ``[http]`` settings for the panel server; ``extra_backends``: panel
+    backends over the in-memory ones (alerts, callbacks...); ``bus``: a test's own bus,
+    shared with its services; ``pbx_spec``: the simulated PBX (the lab's by default).
     """
     simulator = Simulator(
-        Scenario(pbx=lab_pbx()), SimulatorSettings(username="ctihub", secret=AMI_SECRET)
+        Scenario(pbx=pbx_spec or lab_pbx()), SimulatorSettings(username="ctihub", secret=AMI_SECRET)
     )
     ami_port = await simulator.start("127.0.0.1", 0)
     pbx_events: list[Fields] = []
     simulator.model.add_listener(lambda at, fields: pbx_events.append(fields))
-    bus = LocalBus(retention=10_000)
+    bus = bus or LocalBus(retention=10_000)
     publishing: set[asyncio.Task[None]] = set()
 
     domain: list[Event] = []
@@ -93,9 +98,10 @@ async def live_stack(
     runner = None
     try:
         # public_url is another origin: the browser is let in as same-origin.
+        panel = dataclasses.replace(backends, **(extra_backends or {}))
         app = create_app(
             make_config(public_url=public_url, **http),
-            backends,
+            panel,
             bus=bus,
             figures=figures,
         )

@@ -67,3 +67,21 @@ def test_every_domain_event_and_the_pbx_link_message_are_documented() -> None:
         assert f'"{field}"' in DOC, field
     for state in ("up", "down", "auth_failed"):
         assert f"`{state}`" in DOC, state
+
+
+def test_the_alert_messages_on_an_agent_panel_are_documented() -> None:
+    from cti.events import AlertAcknowledged, AlertRaised
+    from popup_server.pop_feed import alert_message
+
+    raised = AlertRaised(7, "case_overdue:11", "case_overdue", None, "1002", None, 11, 1,
+                         "40012345", 26.5, 24.0, 1.0)  # fmt: skip
+    message = alert_message(raised)
+    assert f"#### `{message['type']}`" in DOC
+    alert = message["alert"]
+    assert isinstance(alert, dict)
+    for field in [*message, *alert]:
+        assert f'"{field}"' in DOC, field
+    acknowledged = alert_message(AlertAcknowledged(7, "1002", "maryam", 2.0))
+    assert f"`{acknowledged['type']}`" in DOC
+    for field in acknowledged:
+        assert f'"{field}"' in DOC, field
