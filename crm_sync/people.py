@@ -298,11 +298,12 @@ class People:
                 raise AdminError("username", f"username {login!r} is taken", 409)
             session.add(agent)
             await session.flush()
+            await session.refresh(agent, ["devices"])
+            record_in(session, actor, "user.create", f"user:{login}", None, person_of(agent).json())
             for technology, extension, interface in parsed:
                 await self._map(session, actor, agent, technology, extension, interface, None)
             await session.refresh(agent, ["devices"])
             person = person_of(agent)
-            record_in(session, actor, "user.create", f"user:{login}", None, person.json())
             await self._commit(session, "username", f"username {login!r} is taken")
             return person
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import DBAPIError
 
 from cti.replay import TranscriptError, format_jsonl, format_text, read_transcript, replay
+from ctihub import admin_cli
 from ctihub.settings import ConfigError, load_settings, phone_normaliser
 
 
@@ -294,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", help="scenario TOML, e.g. config/scenarios/demo.toml")
     p.add_argument("--out", default="-", help="output .jsonl (default: standard output)")
     p.set_defaults(handler=_simulate)
+
+    admin_cli.add_commands(sub)
     return parser
 
 

@@ -42,6 +42,7 @@ from cti.events import AlertAcknowledged
 from cti.figures import QueueTargets, TargetBook
 from cti.report_table import ReportTable
 from cti.settings import FiguresConfig
+from ctihub.admin_backend import CrmAdministration, PbxImport
 from popup_server.auth import ROLES, Role, User
 from popup_server.ports import (
     AlertView,
@@ -681,6 +682,7 @@ def crm_panel_backends(
     bus: EventBus | None = None,
     callbacks: CallbackService | None = None,
     call_lists: CallListService | None = None,
+    pbx_import: PbxImport | None = None,
 ) -> PanelBackends:
     """Every panel backend over one ``crm_sync`` database, plus the PBX actions.
 
@@ -709,4 +711,5 @@ def crm_panel_backends(
         alerts=CrmAlertDesk(AlertStore(database), bus) if bus is not None else None,
         callbacks=CrmCallbackDesk(callbacks) if callbacks is not None else None,
         call_lists=CrmCallListDesk(call_lists) if call_lists is not None else None,
+        admin=CrmAdministration(database, pbx_import),
     )

@@ -22,6 +22,7 @@ from cti.figures import TargetBook
 from cti.live_board import LiveBoard
 from cti.screenpop import ScreenPops
 from cti.settings import FiguresConfig
+from popup_server.admin_api import AdminApi
 from popup_server.alerts_api import AlertsApi
 from popup_server.api import Api, ApiServices
 from popup_server.auth import FailureCounter, LoginRateLimiter, PasswordChecks, TokenSigner
@@ -152,6 +153,7 @@ def create_app(
     )
     ivr_token = config.ivr_token.get_secret_value()
     app.add_routes(IvrApi(backends.ivr, ivr_token, config.ivr_timeout_seconds).routes())
+    app.add_routes(AdminApi(api.user, backends.admin, signer, hub, supervisors).routes())
     app.add_routes(RecordingsApi(api.user, backends.recordings, hub.pops).routes())
     app.add_routes(CallControlApi(api.user, hub.pops, backends.pbx, config).routes())
     if backends.calls is not None:

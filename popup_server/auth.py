@@ -116,6 +116,15 @@ class TokenSigner:
         self._key = key
         self._ttl = ttl_seconds
         self._clock = clock
+        self._ended: dict[int, float] = {}
+
+    def end_sessions(self, user_id: int) -> None:
+        """Refuse from now on every token issued so far to ``user_id`` (a disabled person).
+
+        Kept in this process: other nodes refuse them at their renewal, when
+        the account is re-read.
+        """
+        self._ended[user_id] = self._clock()
 
     @property
     def ttl_seconds(self) -> int:
@@ -134,6 +143,7 @@ class TokenSigner:
             "ext": list(user.extensions),
             "lang": user.language,
             "exp": expires_at,
+            "iat": round(self._clock(), 3),
             "jti": secrets.token_urlsafe(8),
         }
         body = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
@@ -175,6 +185,9 @@ class TokenSigner:
             raise InvalidTokenError(f"token payload is malformed: {exc}") from None
         if expires_at <= self._clock():
             raise InvalidTokenError("token has expired")
+        ended = self._ended.get(user.id)
+        if ended is not None and float(payload.get("iat", 0)) <= ended:
+            raise InvalidTokenError("session ended: the account was disabled")
         return TokenClaims(user, expires_at)
 
     def _sign(self, data: str) -> bytes:

@@ -612,6 +612,8 @@ class PanelBackends:
     """Callback tasks; None: none are listed."""
     call_lists: CallListDesk | None = None
     """Call lists; None: none are listed or loaded."""
+    admin: Administration | None = field(default=None, kw_only=True)
+    """People, devices, queues, tokens, the audit log; None: ``/api/v1/admin`` answers 503."""
 
 
 CONTACT_CHANNELS: tuple[str, ...] = ("phone", "sms", "email", "whatsapp")
@@ -658,4 +660,109 @@ class CustomerDesk(Protocol):
 
     async def update(self, customer_id: int, changes: CustomerChanges) -> dict[str, Any]:
         """Change the given fields; the customer afterwards."""
+
+
+class AdminRefused(Exception):
+    """An admin change was refused; ``field`` names the input at fault.
+
+    ``status``: 400 bad input, 404 unknown, 409 conflict (a taken username, an
+    extension that is someone else's). The message is shown to the admin.
+    """
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+JsonObject = dict[str, object]
+"""A JSON-ready object as the admin page shows it (people, devices, queues, tokens…)."""
+
+
+class Administration(Protocol):
+    """People, devices, queues, pause reasons, dispositions, API tokens and the audit log.
+
+    Implemented over ``crm_sync`` (``ctihub.admin_backend``), the same service
+    the CLI uses; every change is audited with ``actor``. Refusals raise
+    :class:`AdminRefused`.
+    """
+
+    async def people(self) -> list[JsonObject]:
+        """Everyone, active first."""
+        ...
+
+    async def person_id(self, username: str) -> int:
+        """The id of ``username`` (404 when unknown)."""
+        ...
+
+    async def create_person(self, actor: str, data: Mapping[str, object]) -> JsonObject:
+        """``{username, name, password, roles, email?, crm_user_id?, language?, extensions?}``."""
+        ...
+
+    async def update_person(
+        self, actor: str, username: str, data: Mapping[str, object]
+    ) -> JsonObject:
+        """Change ``name``, ``roles``, ``email``, ``crm_user_id``, ``language``, ``active``."""
+        ...
+
+    async def set_password(self, actor: str, username: str, password: object) -> None:
+        """Replace the password."""
+        ...
+
+    async def devices(self) -> list[JsonObject]:
+        """Every device, mapped or not."""
+        ...
+
+    async def map_device(self, actor: str, data: Mapping[str, object]) -> JsonObject:
+        """``{device, username, technology?, label?}``."""
+        ...
+
+    async def unmap_device(self, actor: str, device: str, technology: str | None) -> None:
+        """Take a device (or every device of a bare extension) from its person."""
+        ...
+
+    async def queues(self) -> list[JsonObject]:
+        """Every configured queue."""
+        ...
+
+    async def save_queue(
+        self, actor: str, name: str, data: Mapping[str, object], create: bool
+    ) -> JsonObject:
+        """Create or change a queue's display names, team, SLA and supervisors."""
+        ...
+
+    async def labels(self, kind: str) -> list[JsonObject]:
+        """``pause_reasons`` or ``dispositions``."""
+        ...
+
+    async def save_label(
+        self, actor: str, kind: str, code: str, data: Mapping[str, object]
+    ) -> JsonObject:
+        """Create or change one pause reason or disposition."""
+        ...
+
+    async def tokens(self) -> list[JsonObject]:
+        """Every API token (never the secret)."""
+        ...
+
+    async def create_token(self, actor: str, data: Mapping[str, object]) -> tuple[str, JsonObject]:
+        """``{name, scopes, username?}``: the token (shown once) and its listing."""
+        ...
+
+    async def revoke_token(self, actor: str, token_id: int) -> JsonObject:
+        """Revoke at once."""
+        ...
+
+    async def audit_entries(
+        self, *, limit: int, before_id: int | None, actor: str | None, action: str | None
+    ) -> list[JsonObject]:
+        """Newest first."""
+        ...
+
+    async def audit_csv(self, *, actor: str | None, action: str | None) -> str:
+        """The audit log as CSV (formula-safe), newest first."""
+        ...
+
+    async def pbx_import(self, actor: str, *, apply: bool) -> JsonObject:
+        """What the PBX has that the hub does not (``apply``: add it)."""
         ...

@@ -228,6 +228,15 @@ class AgentHub:
         for connection in {c for conns in self._by_extension.values() for c in conns}:
             connection.push(text, size)
 
+    async def close_user(self, user_id: int, reason: bytes) -> int:
+        """Close every socket of ``user_id`` (a disabled person) with 4001; how many."""
+        mine = {c for conns in self._by_extension.values() for c in conns if c.user.id == user_id}
+        for connection in mine:
+            self.detach(connection)
+            with contextlib.suppress(Exception):
+                await connection.ws.close(code=CLOSE_UNAUTHENTICATED, message=reason)
+        return len(mine)
+
     async def close_all(self) -> None:
         """Close every socket (server shutdown)."""
         for connection in {c for conns in self._by_extension.values() for c in conns}:

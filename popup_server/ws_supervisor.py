@@ -206,6 +206,15 @@ class SupervisorHub:
             self._flush.cancel()
             self._flush = None
 
+    async def close_user(self, user_id: int, reason: bytes) -> int:
+        """Close every socket of ``user_id`` (a disabled person) with 4001; how many."""
+        mine = {c for c in self._connections if c.user.id == user_id}
+        for connection in mine:
+            self.detach(connection)
+            with contextlib.suppress(Exception):
+                await connection.ws.close(code=CLOSE_UNAUTHENTICATED, message=reason)
+        return len(mine)
+
 
 class SupervisorSocketHandler:
     """aiohttp handler for ``/ws/supervisor``."""

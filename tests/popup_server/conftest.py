@@ -130,8 +130,9 @@ USERS = (
     ("sara", "Sara Ahmadi", "1002", "agent"),
     ("reza", "Reza Karimi", "1003", "agent"),
     ("maryam", "Maryam Hosseini", None, "supervisor"),
+    ("boss", "Hub Admin", None, "admin"),
 )
-"""Panel users (ids 1 to 4 in this order), each with :data:`PASSWORD`."""
+"""Panel users (ids 1 to 5 in this order), each with :data:`PASSWORD`."""
 GOLD_CONTRACT_ENDS = dt.date(2099, 3, 20)
 """Nasrin Tehrani's contract: active for as long as these tests live."""
 TRACE_CASE_CODE = "40012345"

@@ -1,0 +1,255 @@
+"""``ctihub user|extension|token``: the admin page's operations from a shell.
+
+The same services as the page and the REST API (``crm_sync.people``,
+``crm_sync.api_tokens``), so the same checks and the same audit entries, with
+``cli:<os user>`` as the actor. Passwords are asked for (or read from standard
+input with ``--password-stdin``), never taken as arguments, which ``ps`` shows.
+A person disabled here cannot log in or renew a session; a panel already open
+on a running hub ends at its next token renewal (minutes), not at once — the
+admin page does that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from crm_sync.api_tokens import ApiTokens
+from crm_sync.db import Database
+from crm_sync.migrations import upgrade
+from crm_sync.people import AdminError, People
+from crm_sync.settings import DatabaseConfig
+from ctihub.settings import load_settings
+
+T = TypeVar("T")
+
+
+def actor() -> str:
+    """Who the audit log names for a command run from a shell."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry for this uid (a bare container)
+        return "cli:unknown"
+
+
+def read_password(args: argparse.Namespace, prompt: str = "password: ") -> str:
+    """From standard input (``--password-stdin``) or asked twice on the terminal."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("again: ") != first:
+        raise AdminError("password", "the two passwords differ")
+    return first
+
+
+def _with_database(args: argparse.Namespace, work: Callable[[Database], Awaitable[T]]) -> T:
+    config: DatabaseConfig = load_settings(args.config).database
+
+    async def run() -> T:
+        await upgrade(config.url)
+        database = Database(config)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _report(command: str, work: Callable[[], int]) -> int:
+    try:
+        return work()
+    except AdminError as exc:
+        print(f"ctihub {command}: {exc.field}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    def work() -> int:
+        password = read_password(args)
+        person = _with_database(
+            args,
+            lambda db: People(db).create(
+                actor(),
+                username=args.username,
+                name=args.name,
+                password=password,
+                roles=args.roles,
+                email=args.email,
+                crm_user_id=args.crm_user_id,
+                language=args.language,
+                extensions=args.extension or (),
+            ),
+        )
+        print(
+            f"user {person.username} created: roles {','.join(person.roles)}; "
+            f"extensions {','.join(person.extensions) or 'none'}"
+        )
+        return 0
+
+    return _report("user add", work)
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    people = _with_database(args, lambda db: People(db).everyone())
+    for p in people:
+        state = "active" if p.active else "disabled"
+        print(
+            f"{p.username}\t{p.name}\t{','.join(p.roles)}\t"
+            f"{','.join(d.interface for d in p.devices) or '-'}\t{state}"
+        )
+    return 0
+
+
+def _user_active(active: bool) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        def work() -> int:
+            person = _with_database(
+                args, lambda db: People(db).set_active(actor(), args.username, active)
+            )
+            print(f"user {person.username} {'enabled' if person.active else 'disabled'}")
+            return 0
+
+        return _report("user", work)
+
+    return handler
+
+
+def _user_passwd(args: argparse.Namespace) -> int:
+    def work() -> int:
+        password = read_password(args, f"new password for {args.username}: ")
+        _with_database(args, lambda db: People(db).set_password(actor(), args.username, password))
+        print(f"password of {args.username} changed")
+        return 0
+
+    return _report("user passwd", work)
+
+
+def _extension_map(args: argparse.Namespace) -> int:
+    def work() -> int:
+        device = _with_database(
+            args,
+            lambda db: People(db).map_device(
+                actor(), args.device, args.username, technology=args.technology, label=args.label
+            ),
+        )
+        print(f"{device.interface} mapped to {device.username}")
+        return 0
+
+    return _report("extension map", work)
+
+
+def _extension_unmap(args: argparse.Namespace) -> int:
+    def work() -> int:
+        _with_database(
+            args, lambda db: People(db).unmap_device(actor(), args.device, args.technology)
+        )
+        print(f"{args.device} unmapped")
+        return 0
+
+    return _report("extension unmap", work)
+
+
+def _extension_list(args: argparse.Namespace) -> int:
+    for d in _with_database(args, lambda db: People(db).devices()):
+        print(f"{d.extension}\t{d.interface}\t{d.username or '-'}\t{d.label or ''}")
+    return 0
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    def work() -> int:
+        token, info = _with_database(
+            args,
+            lambda db: ApiTokens(db).create(
+                actor(), name=args.name, scopes=args.scopes, username=args.user
+            ),
+        )
+        print(f"token {info.id} ({info.name}; {','.join(info.scopes)}) for {info.username}:")
+        print(token)
+        print("It is shown only now: store it in the integration's secret store.", file=sys.stderr)
+        return 0
+
+    return _report("token create", work)
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    def work() -> int:
+        info = _with_database(args, lambda db: ApiTokens(db).revoke(actor(), args.id))
+        print(f"token {info.id} ({info.name}) revoked")
+        return 0
+
+    return _report("token revoke", work)
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    for t in _with_database(args, lambda db: ApiTokens(db).everyone()):
+        state = "revoked" if t.revoked_at else "live"
+        used = t.last_used_at.isoformat(timespec="minutes") if t.last_used_at else "never"
+        print(f"{t.id}\t{t.name}\t{t.prefix}…\t{','.join(t.scopes)}\t{t.username}\t{used}\t{state}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``user``, ``extension`` and ``token`` under the ``ctihub`` command."""
+    p = sub.add_parser("user", help="people: add, list, disable, enable, passwd")
+    users = p.add_subparsers(dest="user_command", required=True)
+    p = users.add_parser("add", help="create a person (asks for the password)")
+    p.add_argument("username")
+    p.add_argument("--name", required=True)
+    p.add_argument(
+        "--roles", default="agent", help="comma-separated: agent, supervisor, admin (agent)"
+    )
+    p.add_argument(
+        "--extension",
+        action="append",
+        help="a device: 1001, PJSIP/1001, SIP/1001, IAX2/1001, Local/1001@from-queue/n",
+    )
+    p.add_argument("--email")
+    p.add_argument("--crm-user-id", help="the person's user id in the external CRM")
+    p.add_argument("--language", choices=("fa", "en"))
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(handler=_user_add)
+    p = users.add_parser("list", help="everyone, with roles, devices and state")
+    p.set_defaults(handler=_user_list)
+    for verb, active in (("disable", False), ("enable", True)):
+        p = users.add_parser(verb, help=f"{verb} a person")
+        p.add_argument("username")
+        p.set_defaults(handler=_user_active(active))
+    p = users.add_parser("passwd", help="set a person's password")
+    p.add_argument("username")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(handler=_user_passwd)
+
+    p = sub.add_parser("extension", help="devices: map, unmap, list")
+    ext = p.add_subparsers(dest="extension_command", required=True)
+    p = ext.add_parser("map", help="give a device to a person")
+    p.add_argument("device", help="1001, PJSIP/1001, SIP/1001, IAX2/1001, Local/1001@ctx/n")
+    p.add_argument("username")
+    p.add_argument("--technology", help="for a bare extension: PJSIP (default), SIP or IAX2")
+    p.add_argument("--label", help="desk phone, softphone…")
+    p.set_defaults(handler=_extension_map)
+    p = ext.add_parser("unmap", help="take a device (a bare extension: all of it) from its person")
+    p.add_argument("device")
+    p.add_argument("--technology")
+    p.set_defaults(handler=_extension_unmap)
+    p = ext.add_parser("list", help="every device and its person")
+    p.set_defaults(handler=_extension_list)
+
+    p = sub.add_parser("token", help="API tokens: create, revoke, list")
+    tok = p.add_subparsers(dest="token_command", required=True)
+    p = tok.add_parser("create", help="issue a token (printed once)")
+    p.add_argument("--name", required=True)
+    p.add_argument(
+        "--scopes", required=True, help="comma-separated: calls:read,cases:write,lookups"
+    )
+    p.add_argument("--user", required=True, help="the person the token acts as")
+    p.set_defaults(handler=_token_create)
+    p = tok.add_parser("revoke", help="revoke a token by id")
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=_token_revoke)
+    p = tok.add_parser("list", help="every token (never the secret)")
+    p.set_defaults(handler=_token_list)
