@@ -44,7 +44,9 @@ def _actions(url: str) -> list[tuple[str, str, str]]:
 def test_users_extensions_and_tokens_from_the_shell(
     url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = lambda *a, stdin="": _run(monkeypatch, capsys, *a, stdin=stdin)  # noqa: E731
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        return _run(monkeypatch, capsys, *argv, stdin=stdin)
+
     code, out, _ = run(
         "user", "add", "ali", "--name", "Ali Rezaei", "--roles", "agent,supervisor",
         "--extension", "SIP/1001", "--password-stdin", stdin="green-tea-at-9\n",
