@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from cti.replay import TranscriptError, format_jsonl, format_text, read_transcript, replay
 from ctihub import admin_cli
-from ctihub.settings import ConfigError, load_settings, phone_normaliser
+from ctihub.settings import ConfigError, chosen_pbx, load_settings, phone_normaliser
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = chosen_pbx(load_settings(args.config), demo=False)
     print(f"configuration ok: pbx={settings.pbx} ami={settings.ami.host}:{settings.ami.port}")
     return 0
 
@@ -49,7 +49,7 @@ def _config_check(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ctihub.daemon import Hub, demo_banner
 
-    settings = load_settings(args.config)
+    settings = chosen_pbx(load_settings(args.config), demo=args.demo)
     if args.demo and settings.pbx != "simulator":
         print(
             'ctihub run --demo: the demo runs on the simulated PBX (pbx = "simulator")',

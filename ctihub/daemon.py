@@ -33,7 +33,7 @@ from ctihub.consumers import ConsumerHealth, DurableConsumer
 from ctihub.panel_backend import crm_panel_backends
 from ctihub.pbx_actions import AmiPbxActions
 from ctihub.redis_bus import RedisLease, RedisStreamBus
-from ctihub.settings import Settings, phone_normaliser
+from ctihub.settings import Settings, chosen_pbx, phone_normaliser
 from pbx_adapters.ami_actions import AmiActions
 from pbx_adapters.fastagi import FastAgiServer
 from pbx_adapters.ivr import CallerProfile, CaseStatus, IvrPrompts, IvrScripts
@@ -143,6 +143,7 @@ class Hub:
     """The whole daemon on one node."""
 
     def __init__(self, settings: Settings, *, demo: bool = False) -> None:
+        settings = chosen_pbx(settings, demo=demo)
         settings = with_demo_recordings(settings) if demo else settings
         self.settings = settings
         self.demo = demo
@@ -151,6 +152,8 @@ class Hub:
         self.bus: EventBus = self._make_bus()
         self.panel_url: str | None = None
         self.ami_port: int | None = None
+        self.simulator: Simulator | None = None
+        """The simulated PBX, when ``pbx = "simulator"`` (tests place calls on it)."""
         self.agi_port: int | None = None
         self._running = _Running()
         self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
@@ -362,6 +365,7 @@ class Hub:
         if callers and traffic is not None:
             traffic.caller_pool = callers
         port = await simulator.start()
+        self.simulator = simulator
         self._on_stop("simulator", simulator.stop)
         self.ami_port = port
         return ami.model_copy(update={"host": s.simulator.host, "port": port})

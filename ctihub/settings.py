@@ -79,7 +79,9 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
     )
 
-    pbx: Literal["asterisk", "simulator"] = "simulator"
+    pbx: Literal["asterisk", "simulator"] | None = None
+    """A required choice outside ``--demo`` (which runs the simulator): a configuration
+    meant for a real PBX must never silently talk to the simulator."""
     ami: AmiConfig = AmiConfig()
     tracker: TrackerConfig = TrackerConfig()
     figures: FiguresConfig = FiguresConfig()
@@ -147,6 +149,23 @@ def _explain(exc: ValidationError, path: str | Path | None) -> str:
         env_name = ENV_PREFIX + "__".join(loc).upper()
         lines.append(f"  {key} (or {env_name}): {msg}")
     return "\n".join(lines)
+
+
+PBX_NOT_CHOSEN = (
+    'pbx is not set: write pbx = "asterisk" (a real Asterisk, Issabel or FreePBX, with its [ami]) '
+    'or pbx = "simulator" (the built-in simulator) in the configuration, or set CTIHUB_PBX; '
+    "`ctihub init` writes a configuration for a real PBX"
+)
+
+
+def chosen_pbx(settings: Settings, *, demo: bool) -> Settings:
+    """``settings`` with its PBX chosen: the demo runs the simulator; otherwise an unset
+    ``pbx`` is a :class:`ConfigError` saying how to choose."""
+    if settings.pbx is not None:
+        return settings
+    if demo:
+        return settings.model_copy(update={"pbx": "simulator"})
+    raise ConfigError(PBX_NOT_CHOSEN)
 
 
 def phone_normaliser(settings: Settings) -> PhoneNormaliser:
