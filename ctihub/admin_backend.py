@@ -15,6 +15,7 @@ from crm_sync.audit import AuditLog, write_csv
 from crm_sync.catalog import Catalog
 from crm_sync.db import Database
 from crm_sync.people import AdminError, People
+from ctihub.first_start import FIRST_ADMIN_COMMAND
 from popup_server.ports import AdminRefused, JsonObject
 
 PbxImport = Callable[[str, bool], Awaitable[JsonObject]]
@@ -51,6 +52,9 @@ class CrmAdministration:
 
     async def people(self) -> list[JsonObject]:
         return [p.json() for p in await self.people_service.everyone()]
+
+    async def first_admin_command(self) -> str | None:
+        return FIRST_ADMIN_COMMAND if await self.people_service.count() == 0 else None
 
     async def person_id(self, username: str) -> int:
         try:

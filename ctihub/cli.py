@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import DBAPIError
 
 from cti.replay import TranscriptError, format_jsonl, format_text, read_transcript, replay
-from ctihub import admin_cli
+from ctihub import admin_cli, first_start
 from ctihub.settings import ConfigError, chosen_pbx, load_settings, phone_normaliser
 
 
@@ -297,7 +297,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_simulate)
 
     admin_cli.add_commands(sub)
+    first_start.add_command(sub)
+    _config_anywhere(sub)
     return parser
+
+
+def _config_anywhere(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Accept ``-c FILE`` after the command too (``ctihub check-config -c ctihub.toml``)."""
+    for command in sub.choices.values():
+        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            for inner in nested:
+                _config_anywhere(inner)
+        else:
+            command.add_argument(
+                "-c", "--config", default=argparse.SUPPRESS, help="TOML configuration file"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

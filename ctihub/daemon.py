@@ -25,11 +25,13 @@ from crm_sync import tracking_codes
 from crm_sync.alerts import alert_service
 from crm_sync.audit import AuditLog
 from crm_sync.commands import DEMO_PASSWORD, demo_callers, seed_demo
+from crm_sync.people import People
 from crm_sync.runtime import CrmRuntime, open_crm
 from cti.bus import BusClosedError, EventBus, LocalBus
 from cti.events import Event
 from cti.tracker import CallTracker
 from ctihub.consumers import ConsumerHealth, DurableConsumer
+from ctihub.first_start import FIRST_ADMIN_COMMAND
 from ctihub.panel_backend import crm_panel_backends
 from ctihub.pbx_actions import AmiPbxActions
 from ctihub.redis_bus import RedisLease, RedisStreamBus
@@ -192,6 +194,10 @@ class Hub:
         self._crm = crm
         self._on_stop("crm", crm.close)
         self._spawn("publisher", self._publish_forever())
+        if await People(crm.database).count() == 0:
+            log.warning(
+                "nobody can log in yet: create the first admin with: %s", FIRST_ADMIN_COMMAND
+            )
 
         if s.agi.enabled:
             scripts = IvrScripts(

@@ -54,6 +54,7 @@ class AdminApi:
         p = "/api/v1/admin"
         return [
             web.get("/admin", self.page),
+            web.get("/api/v1/setup", self.setup),
             web.get(f"{p}/people", self.people),
             web.post(f"{p}/people", self.create_person),
             web.patch(f"{p}/people/{{username}}", self.update_person),
@@ -78,6 +79,11 @@ class AdminApi:
     async def page(self, request: web.Request) -> web.FileResponse:
         # Public like the panel's page; every call it makes needs an admin token.
         return web.FileResponse(PAGE_PATH)
+
+    async def setup(self, request: web.Request) -> web.Response:
+        """Unauthenticated, for the login page: only whether the hub has nobody yet."""
+        command = await self._admin.first_admin_command() if self._admin is not None else None
+        return json_response({"needs_first_admin": command is not None, "command": command})
 
     def _admin_user(self, request: web.Request) -> tuple[User, Administration]:
         user = self._authenticate(request)

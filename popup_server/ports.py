@@ -691,6 +691,10 @@ class Administration(Protocol):
         """Everyone, active first."""
         ...
 
+    async def first_admin_command(self) -> str | None:
+        """With nobody active to log in: the command that creates the first admin; else None."""
+        ...
+
     async def person_id(self, username: str) -> int:
         """The id of ``username`` (404 when unknown)."""
         ...

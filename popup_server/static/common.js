@@ -258,7 +258,24 @@
    * Wire the header and login form every page has, once the DOM is there. handlers:
    * loggedIn(data) after a login, logout(), rerender() after a language switch.
    */
+  I18n.add({
+    en: { setup_needed: "Nobody can log in yet: create the first admin on the hub's server with" },
+    fa: { setup_needed: "هنوز کاربری تعریف نشده است؛ نخستین مدیر را روی سرور سامانه با این فرمان بسازید:" }
+  });
+
+  /** A fresh install has nobody to log in: the login card says which command to run. */
+  function showSetupNeeded() {
+    fetch("/api/v1/setup").then(function (r) { return r.json(); }).then(function (data) {
+      if (!data.needs_first_admin || $("setup-needed")) return;
+      $("login").appendChild(el("p", { id: "setup-needed", class: "setup-needed" }, [
+        el("span", { "data-i18n": "setup_needed", text: t("setup_needed") }), el("br"),
+        el("code", { dir: "ltr", text: data.command })
+      ]));
+    }).catch(function () { /* an old hub without /setup: nothing to say */ });
+  }
+
   function startPage(session, handlers) {
+    showSetupNeeded();
     I18n.setLanguage(sessionStorage.getItem("ctihub.lang") || "en");
     updateLangButton();
     $("login-form").addEventListener("submit", session.loginHandler(handlers.loggedIn));
