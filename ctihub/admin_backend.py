@@ -14,12 +14,28 @@ from crm_sync.api_tokens import ApiTokens
 from crm_sync.audit import AuditLog, write_csv
 from crm_sync.catalog import Catalog
 from crm_sync.db import Database
+from crm_sync.pbx_import import ImportPlan, PbxDevice, PbxImporter
 from crm_sync.people import AdminError, People
 from ctihub.first_start import FIRST_ADMIN_COMMAND
+from pbx_adapters.ami_actions import AmiActions
+from pbx_adapters.pbx_directory import read_directory
 from popup_server.ports import AdminRefused, JsonObject
 
 PbxImport = Callable[[str, bool], Awaitable[JsonObject]]
 """``(actor, apply)``: the PBX import (preview or apply)."""
+
+
+async def import_from_ami(
+    database: Database, actions: AmiActions, actor: str, *, apply: bool
+) -> ImportPlan:
+    """Read the PBX's endpoints and queues over AMI and plan (or apply) their import."""
+    directory = await read_directory(actions)
+    devices = [PbxDevice(f"{e.technology}/{e.name}") for e in directory.endpoints]
+    devices += [PbxDevice(m.interface, m.name) for m in directory.members]
+    return await PbxImporter(database).run(
+        actor, devices, directory.queues, apply=apply, problems=directory.problems
+    )
+
 
 _PERSON_FIELDS = ("name", "roles", "email", "crm_user_id", "language")
 _QUEUE_FIELDS = (

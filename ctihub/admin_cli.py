@@ -195,6 +195,7 @@ def _token_list(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``user``, ``extension`` and ``token`` under the ``ctihub`` command."""
+    add_pbx_commands(sub)
     p = sub.add_parser("user", help="people: add, list, disable, enable, passwd")
     users = p.add_subparsers(dest="user_command", required=True)
     p = users.add_parser("add", help="create a person (asks for the password)")
@@ -253,3 +254,59 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(handler=_token_revoke)
     p = tok.add_parser("list", help="every token (never the secret)")
     p.set_defaults(handler=_token_list)
+
+
+def _pbx_import(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+
+    async def run() -> int:
+        from crm_sync.pbx_import import ImportPlan
+        from ctihub.admin_backend import import_from_ami
+        from pbx_adapters.ami import AmiLink
+        from pbx_adapters.ami_actions import AmiActions
+
+        await upgrade(settings.database.url)
+        link = AmiLink(settings.ami, lambda message, at: None, wanted_events=())
+        link.start()
+        database = Database(settings.database)
+        try:
+            try:
+                await link.wait_ready(settings.ami.connect_timeout + settings.ami.action_timeout)
+            except TimeoutError:
+                print(
+                    f"ctihub pbx import: no AMI login at {settings.ami.host}:{settings.ami.port} "
+                    f"({link.stats.last_error or 'no answer'})",
+                    file=sys.stderr,
+                )
+                return 2
+            plan: ImportPlan = await import_from_ami(
+                database, AmiActions(link), actor(), apply=not args.dry_run
+            )
+        finally:
+            await link.close()
+            await database.dispose()
+        verb = ("would add", "would change") if args.dry_run else ("added", "changed")
+        for item in plan.add:
+            print(f"{verb[0]}\t{item.kind}\t{item.name}\t{item.detail}")
+        for item in plan.change:
+            print(f"{verb[1]}\t{item.kind}\t{item.name}\t{item.detail}")
+        for note in (*plan.skipped, *plan.problems):
+            print(f"note\t{note}", file=sys.stderr)
+        print(
+            f"{len(plan.add)} to add, {len(plan.change)} to change"
+            + (" (dry run: nothing changed)" if args.dry_run else "")
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
+def add_pbx_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``ctihub pbx import [--dry-run]``."""
+    p = sub.add_parser("pbx", help="the PBX's own data")
+    pbx = p.add_subparsers(dest="pbx_command", required=True)
+    p = pbx.add_parser(
+        "import", help="add the devices and queues the PBX has (PJSIP/SIP/IAX2, QueueStatus)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    p.set_defaults(handler=_pbx_import)

@@ -30,12 +30,14 @@ from crm_sync.runtime import CrmRuntime, open_crm
 from cti.bus import BusClosedError, EventBus, LocalBus
 from cti.events import Event
 from cti.tracker import CallTracker
+from ctihub.admin_backend import import_from_ami
 from ctihub.consumers import ConsumerHealth, DurableConsumer
 from ctihub.first_start import FIRST_ADMIN_COMMAND
 from ctihub.panel_backend import crm_panel_backends
 from ctihub.pbx_actions import AmiPbxActions
 from ctihub.redis_bus import RedisLease, RedisStreamBus
 from ctihub.settings import Settings, chosen_pbx, phone_normaliser
+from pbx_adapters.ami import AmiError
 from pbx_adapters.ami_actions import AmiActions
 from pbx_adapters.fastagi import FastAgiServer
 from pbx_adapters.ivr import CallerProfile, CaseStatus, IvrPrompts, IvrScripts
@@ -44,7 +46,7 @@ from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator import Simulator, simulator_from_settings
 from pbx_adapters.simulator.spec import MONITOR_DIR
 from popup_server.app import create_app, start_server
-from popup_server.ports import PbxActionError, SpyMode
+from popup_server.ports import AdminRefused, JsonObject, PbxActionError, SpyMode
 from recordings.library import RecordingLibrary
 from recordings.service import RecordingService
 
@@ -237,6 +239,7 @@ class Hub:
             bus=self.bus,
             callbacks=crm.callbacks,
             call_lists=crm.call_lists,
+            pbx_import=self._pbx_import,
         )
         # The same IVR decisions as FastAGI, for the classic-AGI script on the PBX box.
         backends = dataclasses.replace(
@@ -354,6 +357,17 @@ class Hub:
             self.consumers = {}
             if alerts is not None:
                 await alerts.close()
+
+    async def _pbx_import(self, actor: str, apply: bool) -> JsonObject:
+        """The admin page's PBX import, over this node's link to the PBX."""
+        feed, crm = self.feed, self._crm
+        if feed is None or crm is None or not feed.link.is_ready:
+            raise AdminRefused("pbx", "this hub node has no live PBX link right now", 409)
+        try:
+            plan = await import_from_ami(crm.database, AmiActions(feed.link), actor, apply=apply)
+        except AmiError as exc:
+            raise AdminRefused("pbx", f"the PBX did not answer the import: {exc}", 409) from exc
+        return plan.json()
 
     async def _start_simulator(self, callers: list[str]) -> AmiConfig:
         s = self.settings

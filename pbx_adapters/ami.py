@@ -64,6 +64,11 @@ LINK_EVENTS: frozenset[str] = frozenset(
         "QueueSummaryComplete",
         "Status",
         "StatusComplete",
+        # The PBX import's lists (PJSIPShowEndpoints, SIPpeers, IAXpeerlist).
+        "EndpointList",
+        "EndpointListComplete",
+        "PeerEntry",
+        "PeerlistComplete",
     }
 )
 """Events the link itself needs; always added to a caller's ``wanted_events``."""

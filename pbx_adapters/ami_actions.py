@@ -297,6 +297,18 @@ class AmiActions:
             headers.append(("Member", _channel("member", member)))
         return await self._link.query_list(headers)
 
+    async def pjsip_endpoints(self) -> list[Message]:
+        """``EndpointList`` items, one per PJSIP endpoint (chan_pjsip)."""
+        return await self._link.query_list([("Action", "PJSIPShowEndpoints")])
+
+    async def sip_peers(self) -> list[Message]:
+        """``PeerEntry`` items, one per chan_sip peer."""
+        return await self._link.query_list([("Action", "SIPpeers")])
+
+    async def iax_peers(self) -> list[Message]:
+        """``PeerEntry`` items, one per IAX2 peer."""
+        return await self._link.query_list([("Action", "IAXpeerlist")])
+
     async def queue_summary(self, *, queue: str | None = None) -> list[Message]:
         """One ``QueueSummary`` item per queue."""
         headers = [("Action", "QueueSummary")]

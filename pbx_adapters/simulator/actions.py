@@ -438,6 +438,99 @@ def status(model: PbxModel, action: Mapping[str, str], action_id: str) -> list[F
     )
 
 
+def _endpoints_of(model: PbxModel, technology: str) -> list[tuple[str, str]]:
+    found = []
+    for agent in model.agents.values():
+        tech, _, name = agent.spec.device.partition("/")
+        if tech.upper() == technology.upper():
+            found.append((name, agent.spec.extension))
+    return sorted(found)
+
+
+def _device_state(model: PbxModel, extension: str) -> str:
+    agent = model.agents.get(extension)
+    if agent is None or agent.status == 5:
+        return "Unavailable"
+    return "In use" if agent.status == 2 else "Not in use"
+
+
+def pjsip_show_endpoints(
+    model: PbxModel, action: Mapping[str, str], action_id: str
+) -> list[Fields]:
+    """As chan_pjsip answers: an ``EndpointList`` event per endpoint."""
+    items = [
+        _with_id(
+            [
+                ("Event", "EndpointList"),
+                ("ObjectType", "endpoint"),
+                ("ObjectName", name),
+                ("Transport", "transport-udp"),
+                ("Aor", name),
+                ("Auths", f"{name}-auth"),
+                ("OutboundAuths", ""),
+                ("Contacts", f"{name}/sip:{name}@10.0.0.{50 + i}:5060,"),
+                ("DeviceState", _device_state(model, extension)),
+                ("ActiveChannels", ""),
+            ],
+            action_id,
+        )
+        for i, (name, extension) in enumerate(_endpoints_of(model, "PJSIP"))
+    ]
+    return _list(
+        action_id,
+        "A listing of Endpoints follows, presented as EndpointList events",
+        items,
+        "EndpointListComplete",
+    )
+
+
+def _peers(model: PbxModel, action_id: str, technology: str, message: str) -> list[Fields]:
+    channel_type = "SIP" if technology == "SIP" else "IAX"
+    items = []
+    for i, (name, extension) in enumerate(_endpoints_of(model, technology)):
+        reachable = _device_state(model, extension) != "Unavailable"
+        fields: Fields = [
+            ("Event", "PeerEntry"),
+            ("Channeltype", channel_type),
+            ("ObjectName", name),
+            ("ChanObjectType", "peer"),
+            ("IPaddress", f"10.0.0.{50 + i}" if reachable else "-none-"),
+            ("IPport", ("5060" if technology == "SIP" else "4569") if reachable else "0"),
+            ("Dynamic", "yes"),
+        ]
+        if technology == "SIP":
+            fields += [
+                ("AutoForcerport", "no"),
+                ("Forcerport", "yes"),
+                ("AutoComedia", "no"),
+                ("Comedia", "yes"),
+                ("VideoSupport", "no"),
+                ("TextSupport", "no"),
+                ("ACL", "yes"),
+                ("Status", "OK (3 ms)" if reachable else "UNREACHABLE"),
+                ("RealtimeDevice", "no"),
+                ("Description", ""),
+            ]
+        else:
+            fields += [
+                ("Trunk", "no"),
+                ("Encryption", "no"),
+                ("Status", "OK (2 ms)" if reachable else "UNREACHABLE"),
+            ]
+        items.append(_with_id(fields, action_id))
+    return _list(action_id, message, items, "PeerlistComplete")
+
+
+def sip_peers(model: PbxModel, action: Mapping[str, str], action_id: str) -> list[Fields]:
+    """As chan_sip answers: a ``PeerEntry`` per peer."""
+    return _peers(model, action_id, "SIP", "Peer status list will follow")
+
+
+def iax_peer_list(model: PbxModel, action: Mapping[str, str], action_id: str) -> list[Fields]:
+    """As chan_iax2 answers: a ``PeerEntry`` per peer."""
+    return _peers(model, action_id, "IAX2", "IAX Peer status list will follow")
+
+
 HANDLERS: dict[str, ActionHandler] = {
     "originate": originate,
     "hangup": hangup,
@@ -454,6 +547,9 @@ HANDLERS: dict[str, ActionHandler] = {
     "queuesummary": queue_summary,
     "coreshowchannels": core_show_channels,
     "status": status,
+    "pjsipshowendpoints": pjsip_show_endpoints,
+    "sippeers": sip_peers,
+    "iaxpeerlist": iax_peer_list,
 }
 """Model actions by lower-case name; session actions (Login, Ping …) live in the server."""
 
@@ -474,6 +570,9 @@ WRITE_CLASS: dict[str, str] = {
     "queuesummary": "",
     "coreshowchannels": "system",
     "status": "system",
+    "pjsipshowendpoints": "system",
+    "sippeers": "reporting",
+    "iaxpeerlist": "reporting",
 }
 
 

@@ -32,6 +32,8 @@ class AgentSpec:
     interface: str = ""
     """Queue member interface; default ``Local/<ext>@from-queue/n`` as Issabel/FreePBX define it."""
     state_interface: str = ""
+    device: str = ""
+    """The phone's endpoint; default ``PJSIP/<ext>`` (``SIP/…`` and ``IAX2/…`` list as peers)."""
     paused: bool = False
     paused_reason: str = ""
     penalty: int = 0
@@ -44,6 +46,8 @@ class AgentSpec:
             self.interface = f"Local/{self.extension}@from-queue/n"
         if not self.state_interface:
             self.state_interface = f"Custom:{self.extension}"
+        if not self.device:
+            self.device = f"PJSIP/{self.extension}"
 
 
 @dataclass(slots=True)
