@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cti.ami_codec import AmiParser, Message, encode_action
+from pbx_adapters import ami_diagnosis
 from pbx_adapters.settings import AmiConfig
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,8 @@ class AmiLink:
         self._ready_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._auth_failing = False
+        self._down_logged: str | None = None
+        """The kind of the last failure logged at warning level; None once up again."""
         self._warned_no_fully_booted = False
         self._closing = False
         self._ready_before_boot = False  # went ready on the FullyBooted timeout
@@ -332,13 +335,21 @@ class AmiLink:
     def _retry_after(self, reason: str, attempt: int) -> float:
         delay = self.backoff_delay(attempt)
         self.stats.last_error = reason
-        log.warning(
-            "ami link down host=%s port=%d reason=%s retry_in=%.2fs",
-            self._config.host,
-            self._config.port,
-            reason,
-            delay,
-        )
+        # Once per kind of failure while the PBX stays away, with what fixes it.
+        kind = reason.split(":", 1)[0]
+        if kind != self._down_logged:
+            self._down_logged = kind
+            hint = "" if self.stats.logins else "; " + ami_diagnosis.unreachable(self._config)
+            log.warning(
+                "ami link down host=%s port=%d reason=%s retry_in=%.2fs%s",
+                self._config.host,
+                self._config.port,
+                reason,
+                delay,
+                hint,
+            )
+        else:
+            log.debug("ami link still down reason=%s retry_in=%.2fs", reason, delay)
         return delay
 
     def backoff_delay(self, attempt: int) -> float:
@@ -357,13 +368,14 @@ class AmiLink:
             log.error(
                 "ami login refused host=%s port=%d username=%s auth=%s reason=%r; "
                 "check the username/secret in [ami] and manager.conf (permit/deny); "
-                "retrying every %gs",
+                "retrying every %gs; %s",
                 self._config.host,
                 self._config.port,
                 self._config.username,
                 self._config.auth,
                 str(exc),
                 self._config.auth_failure_delay,
+                ami_diagnosis.login_refused(self._config),
             )
         else:
             log.debug("ami login still refused attempts=%d", self.stats.auth_failures)
@@ -419,6 +431,7 @@ class AmiLink:
                 self._booted = True
                 self._ready_before_boot = True
                 self._become_ready()
+        self._down_logged = None
         if self._auth_failing:
             self._auth_failing = False
             log.info("ami login accepted again username=%s", config.username)

@@ -28,6 +28,7 @@ from cti.ami_dialect import read_class_advice, read_classes_missing
 from cti.events import CallEnded, Event, PbxLinkChanged, PbxLinkState
 from pbx_adapters.settings import AmiConfig
 
+from . import ami_diagnosis
 from .ami import ActionFailed, ActionUncertain, AmiLink, NotConnected
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class PbxFeed:
         wanted_variables: Iterable[str] | None = None,
     ) -> None:
         self._tracker = tracker
+        self._ami_config = config
+        self._denial_explained = False
         self._on_events = on_events
         self._expire_interval = expire_interval
         self._clock = clock
@@ -189,10 +192,25 @@ class PbxFeed:
                 for action in RESYNC_ACTIONS:
                     await self.link.query_list([("Action", action)])
             except (NotConnected, ActionUncertain, ActionFailed) as exc:
-                # The next connection starts a new resync; a refused query (e.g. the
-                # AMI user lacks write=reporting for CoreShowChannels) is logged each time.
+                # The next connection starts a new resync. A refused query (the AMI user
+                # lacks write=reporting for CoreShowChannels) says once what fixes it.
                 self.resyncs_abandoned += 1
-                log.warning("pbx resync abandoned generation=%d error=%s", generation, exc)
+                denied = isinstance(exc, ActionFailed) and "permission denied" in str(exc).lower()
+                if denied and not self._denial_explained:
+                    self._denial_explained = True
+                    assert isinstance(exc, ActionFailed)
+                    log.error(
+                        "pbx resync refused generation=%d error=%s; %s",
+                        generation,
+                        exc,
+                        ami_diagnosis.permission_denied(
+                            self._ami_config,
+                            exc.action,
+                            ami_diagnosis.WRITE_CLASS_OF.get(exc.action, "reporting"),
+                        ),
+                    )
+                else:
+                    log.warning("pbx resync abandoned generation=%d error=%s", generation, exc)
                 continue
             if generation != self.link.generation or not self.link.is_ready:
                 continue  # reconnected meanwhile: that connection's resync supersedes this one

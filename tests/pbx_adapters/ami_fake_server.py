@@ -54,6 +54,8 @@ class FakeAmi:
         self.queue_items: list[Fields] = []
         self.summaries: list[Fields] = []
         self.after_login: list[Fields] = []
+        self.denied: set[str] = set()
+        """Lower-case action names answered ``Permission denied`` (a missing write class)."""
         self.received: list[dict[str, str]] = []
         self.login_attempts: list[tuple[float, bool]] = []
         self.connections = 0
@@ -156,6 +158,10 @@ class FakeAmi:
                     for event in self.after_login:
                         writer.write(render(event))
                     self._authed.add(writer)
+                elif name in self.denied:
+                    writer.write(
+                        render([("Response", "Error"), *aid, ("Message", "Permission denied")])
+                    )
                 elif name == "ping":
                     if self.answer_pings:
                         writer.write(
