@@ -349,7 +349,7 @@ class AmiLink:
                 hint,
             )
         else:
-            log.debug("ami link still down reason=%s retry_in=%.2fs", reason, delay)
+            log.debug("ami link down (again) reason=%s retry_in=%.2fs", reason, delay)
         return delay
 
     def backoff_delay(self, attempt: int) -> float:

@@ -86,5 +86,5 @@ async def test_nothing_answering_is_explained_once_with_the_general_section(
     assert len(warnings) == 1
     assert "enabled = yes" in warnings[0] and f"port = {port}" in warnings[0]
     assert feed.link.stats.connects == 0
-    retries = [r for r in caplog.records if "still down" in r.getMessage()]
+    retries = [r for r in caplog.records if "(again)" in r.getMessage()]
     assert retries and all(r.levelno == logging.DEBUG for r in retries)
