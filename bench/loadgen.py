@@ -4,7 +4,7 @@ Two sources behind the same real AMI port, so the hub under test runs in its
 own process and connects exactly as to Asterisk:
 
 - ``simulator``: the call model with random traffic, N calls per second against
-  M agents (``config/scenarios/load.toml`` shaped, overridable);
+  M agents (``pbx_adapters/simulator/scenarios/load.toml`` shaped, overridable);
 - ``replay``: ``tests/fixtures/ami/busy_20_calls.jsonl`` played again and again
   at a set call rate, every repetition with fresh Uniqueids, channel suffixes
   and bridge ids, so each one is 20 new calls.
@@ -56,7 +56,7 @@ from pbx_adapters.simulator.scenario import generated_agents
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LOAD_SCENARIO = REPO_ROOT / "config" / "scenarios" / "load.toml"
+LOAD_SCENARIO = REPO_ROOT / "pbx_adapters" / "simulator" / "scenarios" / "load.toml"
 BUSY_TRACE = REPO_ROOT / "tests" / "fixtures" / "ami" / "busy_20_calls.jsonl"
 Mode = Literal["simulator", "replay"]
 

@@ -555,6 +555,7 @@ def demo_banner(hub: Hub) -> str:
         "",
         "ctihub is running on its embedded default (SQLite, in-process bus, simulated PBX).",
         f"  agent panel:  {hub.panel_url}",
+        f"  admin page:   {hub.panel_url}admin",
         f"  logins (password {DEMO_PASSWORD}):",
         "    ali   agent 1001     sara  agent 1002     reza  agent 1003",
         "    maryam  supervisor   admin  admin",

@@ -33,7 +33,7 @@ _TEMPLATE = """\
 # Secrets are not here: they are in {env_file} (CTIHUB_AMI__SECRET, CTIHUB_HTTP__SECRET_KEY),
 # which the systemd unit reads as its EnvironmentFile. Check with:
 #   ctihub check-config -c {config_file}
-# Every key of config/ctihub.example.toml (shipped in the package: ctihub/examples/) may be
+# Every key of ctihub/examples/ctihub.example.toml (shipped in the package) may be
 # added here; CTIHUB_<SECTION>__<KEY> in the environment overrides any of them.
 
 # A real Asterisk, Issabel or FreePBX, over AMI. ("simulator" runs the built-in one.)

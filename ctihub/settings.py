@@ -3,7 +3,7 @@
 Each package owns its section (``pbx_adapters.settings``, ``crm_sync.settings``,
 ``popup_server.settings``, ``recordings.settings``, ``cti.settings``); this module
 assembles them, with the bus's own section, into :class:`Settings`. Every key is
-documented in ``config/ctihub.example.toml``. Loading validates everything at
+documented in ``ctihub/examples/ctihub.example.toml``. Loading validates everything at
 start and raises :class:`ConfigError` naming the key and what is wrong; secrets
 are ``SecretStr`` so they never print in logs or reprs.
 """

@@ -3,7 +3,7 @@
 ``contract``: sets ``CTIHUB_CONTRACT`` to the caller's support-contract state
 (``active``, ``expiring``, ``expired``, ``none`` or ``unknown``); for an
 expired contract it plays the "cannot be served" prompt, and the dialplan
-(``config/extensions_ctihub.conf``) hangs up or sends the caller to the
+(``ctihub/examples/extensions_ctihub.conf``) hangs up or sends the caller to the
 renewal queue instead. It also routes callers to their own people:
 ``CTIHUB_CUSTOMER`` (the CRM's customer id), ``CTIHUB_OWNER`` (the customer's
 own agent, whom the dialplan rings first when free) and ``CTIHUB_PRIORITY``

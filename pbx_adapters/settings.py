@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "config" / "scenarios"
-"""Where the shipped scenarios live in a source checkout (the demo's is read from there)."""
+SCENARIOS = Path(__file__).resolve().parent / "simulator" / "scenarios"
+"""The scenarios shipped inside the package (the demo's is read from there, installed or not)."""
 
 
 class _Section(BaseModel):

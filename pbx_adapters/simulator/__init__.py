@@ -3,7 +3,7 @@
 The hub connects to it over TCP exactly as to Asterisk 22; nothing in the hub
 knows it is simulated. Start here::
 
-    scenario = load_scenario("config/scenarios/demo.toml")
+    scenario = load_scenario("pbx_adapters/simulator/scenarios/demo.toml")
     simulator = Simulator(scenario, SimulatorSettings(port=5038, secret="..."))
     port = await simulator.start()
     ...

@@ -5,7 +5,7 @@ A scenario names the PBX (``[pbx]``, ``[[queues]]``, ``[[agents]]``,
 (``[[actions]]``, e.g. an agent unpausing at t=3.5 s) and optionally
 ``[traffic]``: Poisson arrivals at ``calls_per_second`` with random talk and
 patience, all drawn from one seeded generator so a run can be repeated.
-See ``config/scenarios/*.toml``.
+See ``pbx_adapters/simulator/scenarios/*.toml``.
 """
 
 from __future__ import annotations

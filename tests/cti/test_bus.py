@@ -243,7 +243,7 @@ def test_bus_config_rejects_a_read_batch_not_below_the_stream_length() -> None:
 
 
 def test_example_config_documents_the_bus_defaults() -> None:
-    example = Path(__file__).resolve().parents[2] / "config" / "ctihub.example.toml"
+    example = Path(__file__).resolve().parents[2] / "ctihub" / "examples" / "ctihub.example.toml"
     settings = load_settings(example, env={})
     assert settings.bus == BusConfig()
     assert settings.bus.backend == "local"

@@ -20,7 +20,7 @@ from ctihub.settings import Settings, load_settings
 from pbx_adapters.simulator import Scenario, Simulator, SimulatorSettings, lab_pbx
 from tests.cti.panel_client import agent_socket, next_pbx_link, next_pop
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "config" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "pbx_adapters" / "simulator" / "scenarios"
 
 
 def settings_for(tmp_path: Path, scenario: str, **extra: str) -> Settings:

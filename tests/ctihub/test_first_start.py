@@ -17,7 +17,7 @@ from ctihub.daemon import Hub
 from ctihub.first_start import FIRST_ADMIN_COMMAND
 from ctihub.settings import PBX_NOT_CHOSEN, ConfigError, load_settings
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "ctihub.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "ctihub" / "examples" / "ctihub.example.toml"
 
 
 def test_init_writes_a_real_pbx_configuration_its_secrets_and_the_first_admin(

@@ -47,5 +47,5 @@ def test_secret_never_appears_in_reprs() -> None:
 
 
 def test_example_configuration_is_valid() -> None:
-    example = Path(__file__).resolve().parents[2] / "config" / "ctihub.example.toml"
+    example = Path(__file__).resolve().parents[2] / "ctihub" / "examples" / "ctihub.example.toml"
     load_settings(example, env={})

@@ -1,4 +1,4 @@
-"""config/manager.conf.example: its filters, applied as Asterisk applies them, to real traces."""
+"""ctihub/examples/manager.conf.example: its filters, applied as Asterisk applies them, to real traces."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from cti.tracker import CallTracker
 
 ROOT = Path(__file__).parent.parent.parent
-EXAMPLE = ROOT / "config" / "manager.conf.example"
+EXAMPLE = ROOT / "ctihub" / "examples" / "manager.conf.example"
 FIXTURES = ROOT / "tests" / "fixtures" / "ami"
 
 

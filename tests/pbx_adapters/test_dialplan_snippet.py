@@ -1,4 +1,4 @@
-"""config/extensions_ctihub.conf, walked by a small dialplan interpreter for each kind of caller.
+"""ctihub/examples/extensions_ctihub.conf, walked by a small dialplan interpreter for each kind of caller.
 
 Only what the snippet uses is interpreted (Set, Goto(If), Gosub(If), Return, AGI,
 Dial, Queue, MixMonitor, Hangup; ${VAR}, ${IF()}, ${FILTER()}, ${STRFTIME()},
@@ -17,7 +17,7 @@ import pytest
 
 from pbx_adapters import ivr
 
-SNIPPET = Path(__file__).resolve().parents[2] / "config" / "extensions_ctihub.conf"
+SNIPPET = Path(__file__).resolve().parents[2] / "ctihub" / "examples" / "extensions_ctihub.conf"
 Dialplan = dict[str, dict[str, list[tuple[str | None, str, str]]]]
 
 

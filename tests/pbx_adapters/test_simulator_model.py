@@ -26,7 +26,7 @@ from pbx_adapters.simulator import (
     run_virtual,
 )
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "config" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "pbx_adapters" / "simulator" / "scenarios"
 
 
 def _events(stream: list[tuple[float, list[tuple[str, str]]]], name: str) -> list[dict[str, str]]:

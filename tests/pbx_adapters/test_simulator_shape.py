@@ -1,7 +1,7 @@
 """The simulator's calls have the shape of real ones: the tracker summarises both alike.
 
 Each fixture in ``tests/fixtures/ami`` has a simulated twin in
-``config/scenarios/<name>.toml`` (same caller, DID, queue, agents, roughly the
+``pbx_adapters/simulator/scenarios/<name>.toml`` (same caller, DID, queue, agents, roughly the
 same timings). Both go through the tracker; the summaries must agree except
 for the call id, the unique tail of the recording name, and times (±2 s).
 """
@@ -19,7 +19,7 @@ from pbx_adapters.simulator import load_scenario, run_virtual
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ami"
-SCENARIOS = ROOT / "config" / "scenarios"
+SCENARIOS = ROOT / "pbx_adapters" / "simulator" / "scenarios"
 
 TWINS = [
     "inbound_answered",
