@@ -292,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_report)
 
     p = sub.add_parser("simulate", help="play a scenario on virtual time into a .jsonl transcript")
-    p.add_argument("scenario", help="scenario TOML, e.g. pbx_adapters/simulator/scenarios/demo.toml")
+    p.add_argument(
+        "scenario", help="scenario TOML, e.g. pbx_adapters/simulator/scenarios/demo.toml"
+    )
     p.add_argument("--out", default="-", help="output .jsonl (default: standard output)")
     p.set_defaults(handler=_simulate)
 

@@ -1,4 +1,4 @@
-"""ctihub/examples/manager.conf.example: its filters, applied as Asterisk applies them, to real traces."""
+"""ctihub/examples/manager.conf.example: its filters, applied as Asterisk applies them."""
 
 from __future__ import annotations
 
