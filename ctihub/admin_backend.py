@@ -19,7 +19,8 @@ from crm_sync.people import AdminError, People
 from ctihub.first_start import FIRST_ADMIN_COMMAND
 from pbx_adapters.ami_actions import AmiActions
 from pbx_adapters.pbx_directory import read_directory
-from popup_server.ports import AdminRefused, JsonObject
+from popup_server.auth import ROLES, Role, User
+from popup_server.ports import AdminRefused, ApiGrant, JsonObject
 
 PbxImport = Callable[[str, bool], Awaitable[JsonObject]]
 """``(actor, apply)``: the PBX import (preview or apply)."""
@@ -214,3 +215,27 @@ class CrmAdministration:
 
 def _refused(exc: AdminError) -> AdminRefused:
     return AdminRefused(exc.field, str(exc), exc.status)
+
+
+class CrmApiTokens:
+    """:class:`popup_server.ports.ApiTokenVerifier` over ``crm_sync.api_tokens``."""
+
+    def __init__(self, database: Database) -> None:
+        self._tokens = ApiTokens(database)
+
+    async def verify(self, token: str) -> ApiGrant | None:
+        grant = await self._tokens.verify(token)
+        if grant is None:
+            return None
+        person = grant.person
+        roles: tuple[Role, ...] = tuple(r for r in ROLES if r in person.roles) or ("agent",)
+        user = User(
+            id=person.id,
+            username=person.username,
+            name=person.name,
+            role=roles[-1],
+            extensions=person.extensions,
+            language=person.language,
+            roles=roles,
+        )
+        return ApiGrant(user, grant.scopes)

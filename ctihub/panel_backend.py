@@ -42,7 +42,7 @@ from cti.events import AlertAcknowledged
 from cti.figures import QueueTargets, TargetBook
 from cti.report_table import ReportTable
 from cti.settings import FiguresConfig
-from ctihub.admin_backend import CrmAdministration, PbxImport
+from ctihub.admin_backend import CrmAdministration, CrmApiTokens, PbxImport
 from popup_server.auth import ROLES, Role, User
 from popup_server.ports import (
     AlertView,
@@ -712,4 +712,5 @@ def crm_panel_backends(
         callbacks=CrmCallbackDesk(callbacks) if callbacks is not None else None,
         call_lists=CrmCallListDesk(call_lists) if call_lists is not None else None,
         admin=CrmAdministration(database, pbx_import),
+        api_tokens=CrmApiTokens(database),
     )

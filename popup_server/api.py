@@ -47,6 +47,7 @@ from popup_server.request_bodies import (
     bad_request,
     parse_body,
 )
+from popup_server.token_auth import API_USER_KEY
 from popup_server.wire import encode, json_response
 from popup_server.ws_agent import AgentHub
 from popup_server.ws_handshake import client_address
@@ -169,6 +170,8 @@ class Api:
 
     def user(self, request: web.Request) -> User:
         """The caller's user from the bearer token, or 401."""
+        if API_USER_KEY in request:  # an API token, already checked with its scopes
+            return request[API_USER_KEY]
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else None
         try:

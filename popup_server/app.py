@@ -39,6 +39,7 @@ from popup_server.recordings_api import RecordingsApi
 from popup_server.reports_api import ReportsApi
 from popup_server.settings import PopupConfig
 from popup_server.supervisor_api import SupervisorApi
+from popup_server.token_auth import token_middleware
 from popup_server.ws_agent import AgentHub, AgentSocketHandler
 from popup_server.ws_handshake import SocketGate
 from popup_server.ws_supervisor import SupervisorHub, SupervisorSocketHandler
@@ -110,7 +111,9 @@ def create_app(
     hub = AgentHub(pops)
     signer = TokenSigner(_token_key(config), config.token_ttl_seconds)
     origins = allowed_origins(config)
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(
+        client_max_size=256 * 1024, middlewares=[token_middleware(backends.api_tokens)]
+    )
     app.on_response_prepare.append(_security_headers)
     app[HUB_KEY] = hub
     app[SIGNER_KEY] = signer

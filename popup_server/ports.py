@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol, TypedDict
 from cti.figures import QueueTargets, Tally, TargetBook
 from cti.report_table import ReportTable
 from cti.screenpop import CallerLookup
-from popup_server.auth import UserStore
+from popup_server.auth import User, UserStore
 
 
 class PbxActionError(Exception):
@@ -581,6 +581,22 @@ class CallListDesk(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ApiGrant:
+    """A live API token: the person it acts as and its scopes."""
+
+    user: User
+    scopes: frozenset[str]
+
+
+class ApiTokenVerifier(Protocol):
+    """Integrations' API tokens (``crm_sync.api_tokens``), checked on every request."""
+
+    async def verify(self, token: str) -> ApiGrant | None:
+        """The grant of a live token; None: unknown, revoked, or its person disabled."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class PanelBackends:
     """The hub's parts the panel server talks to, built once by the composition root."""
 
@@ -613,6 +629,8 @@ class PanelBackends:
     call_lists: CallListDesk | None = None
     """Call lists; None: none are listed or loaded."""
     admin: Administration | None = field(default=None, kw_only=True)
+    api_tokens: ApiTokenVerifier | None = field(default=None, kw_only=True)
+    """Integrations' tokens; None: every ``cth_`` token answers 401."""
     """People, devices, queues, tokens, the audit log; None: ``/api/v1/admin`` answers 503."""
 
 

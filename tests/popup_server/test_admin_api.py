@@ -198,3 +198,34 @@ async def test_queues_and_labels_round_trip(server: PanelServer) -> None:
     assert status == 200 and label["code"] == "prayer"
     status, reasons = await _call(server, "GET", f"{A}/pause-reasons", boss)
     assert "prayer" in [r["code"] for r in reasons["pause_reasons"]]
+
+
+async def test_an_api_token_opens_only_its_scopes_routes_and_dies_when_revoked(
+    server: PanelServer,
+) -> None:
+    boss = await server.token("boss")
+    status, created = await _call(
+        server,
+        "POST",
+        f"{A}/tokens",
+        boss,
+        {"name": "crm", "scopes": ["calls:read"], "username": "ali"},
+    )
+    assert status == 201
+    token = created["token"]
+    status, me = await _call(server, "GET", "/api/v1/me", token)
+    assert status == 200 and (me["username"], me["extensions"]) == ("ali", ["1001"])
+    status, calls = await _call(server, "GET", "/api/v1/calls/today", token)
+    assert status == 200 and calls["calls"] == []
+    status, refused = await _call(server, "GET", "/api/v1/phonebook?q=Nasrin", token)
+    assert status == 403 and "lookups" in refused["error"]
+    for method, path in (("POST", "/api/v1/originate"), ("GET", f"{A}/people")):
+        status, refused = await _call(server, method, path, token, {"number": "0912"})
+        assert status == 403 and "may not use this route" in refused["error"]
+    status, listed = await _call(server, "GET", f"{A}/tokens", boss)
+    assert listed["tokens"][0]["last_used_at"] is not None
+    await _call(server, "DELETE", f"{A}/tokens/{created['id']}", boss)
+    status, _ = await _call(server, "GET", "/api/v1/calls/today", token)
+    assert status == 401
+    status, _ = await _call(server, "GET", "/api/v1/me", "cth_" + "x" * 43)
+    assert status == 401
