@@ -301,6 +301,38 @@ def _pbx_import(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _pbx_import_db(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+
+    async def run() -> int:
+        from crm_sync.freepbx_import import FreePbxDatabase, FreePbxImporter
+        from ctihub.settings import phone_normaliser
+
+        await upgrade(settings.database.url)
+        source = FreePbxDatabase(args.url, config_db=args.config_db, cdr_db=args.cdr_db)
+        database = Database(settings.database)
+        importer = FreePbxImporter(database, phone_normaliser(settings))
+        try:
+            plan = await importer.import_config(source, actor(), apply=not args.dry_run)
+            verb = "would add" if args.dry_run else "added"
+            for item in plan.add:
+                print(f"{verb}\t{item.kind}\t{item.name}\t{item.detail}")
+            for note in plan.skipped:
+                print(f"note\t{note}", file=sys.stderr)
+            if args.cdr and not args.dry_run:
+                report = await importer.import_cdr(source, actor())
+                print(
+                    f"call history: {report.read} CDR rows read, {report.written} calls written, "
+                    f"{report.recordings_added} recordings added; resumes after {report.position}"
+                )
+        finally:
+            await source.close()
+            await database.dispose()
+        return 0
+
+    return asyncio.run(run())
+
+
 def add_pbx_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``ctihub pbx import [--dry-run]``."""
     p = sub.add_parser("pbx", help="the PBX's own data")
@@ -310,3 +342,15 @@ def add_pbx_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     p.set_defaults(handler=_pbx_import)
+    p = pbx.add_parser(
+        "import-db",
+        help="read-only import from an Issabel/FreePBX MariaDB: devices, queues, call history",
+    )
+    p.add_argument("url", help="mysql+aiomysql://USER:PASSWORD@HOST:3306/ (a read-only user)")
+    p.add_argument("--config-db", default="asterisk")
+    p.add_argument("--cdr-db", default="asteriskcdrdb")
+    p.add_argument("--dry-run", action="store_true", help="show the devices and queues only")
+    p.add_argument(
+        "--no-cdr", dest="cdr", action="store_false", help="skip the call history backfill"
+    )
+    p.set_defaults(handler=_pbx_import_db)
