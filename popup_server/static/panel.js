@@ -813,7 +813,9 @@
 
   function loggedIn(data) {
     // Supervisors and admins land on the wallboard; the agent panel stays a link away.
-    if (data.user.role !== "agent") { location.assign("/supervisor"); return; }
+    // A supervisor who also takes calls (roles: agent and supervisor) stays on the panel.
+    var roles = data.user.roles || [data.user.role];
+    if (roles.indexOf("agent") < 0) { location.assign("/supervisor"); return; }
     showWorkspace();
   }
 
