@@ -1,4 +1,4 @@
-"""ctihub/examples/extensions_ctihub.conf, walked by a small dialplan interpreter for each kind of caller.
+"""ctihub/examples/extensions_ctihub.conf, walked by a small dialplan interpreter, per caller.
 
 Only what the snippet uses is interpreted (Set, Goto(If), Gosub(If), Return, AGI,
 Dial, Queue, MixMonitor, Hangup; ${VAR}, ${IF()}, ${FILTER()}, ${STRFTIME()},
