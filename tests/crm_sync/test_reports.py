@@ -32,7 +32,7 @@ from cti.replay import read_transcript, replay_events
 from pbx_adapters.simulator import load_scenario, run_virtual, write_transcript
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ami"
-SCENARIOS = Path(__file__).parents[2] / "config" / "scenarios"
+SCENARIOS = Path(__file__).parents[2] / "pbx_adapters" / "simulator" / "scenarios"
 TEHRAN = zoneinfo.ZoneInfo("Asia/Tehran")
 EPOCH_DAY = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(1970, 1, 2, tzinfo=dt.UTC))
 
