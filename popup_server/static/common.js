@@ -258,7 +258,7 @@
    * Wire the header and login form every page has, once the DOM is there. handlers:
    * loggedIn(data) after a login, logout(), rerender() after a language switch.
    */
-  I18n.add({
+  I18n.extend({
     en: { setup_needed: "Nobody can log in yet: create the first admin on the hub's server with" },
     fa: { setup_needed: "هنوز کاربری تعریف نشده است؛ نخستین مدیر را روی سرور سامانه با این فرمان بسازید:" }
   });

@@ -83,7 +83,7 @@ def test_the_installed_demo_serves_the_panel_from_the_package(
         for path, expected in (
             ("", "/static/panel.js"),
             ("admin", "/static/admin.js"),
-            ("static/admin.js", "I18n.add"),
+            ("static/admin.js", "I18n.extend"),
             ("api/v1/openapi.json", '"/admin/people"'),
         ):
             with urllib.request.urlopen(url + path, timeout=10) as response:
