@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -96,6 +97,13 @@ class CallLogWriter:
         self._replay_task: asyncio.Task[None] | None = None
         self._connector = connector
         self._pushes: set[asyncio.Task[bool]] = set()
+        self.outcomes: Counter[WriteOutcome] = Counter()
+        """How many events ended each way since start (for metrics)."""
+
+    @property
+    def spooling(self) -> bool:
+        """True while ended calls go to the spool (the database did not answer)."""
+        return self._outage.is_set()
 
     async def start(self) -> None:
         """Start the replay task (and replay what a previous run left in the spool)."""
@@ -132,6 +140,11 @@ class CallLogWriter:
 
     async def handle_many(self, events: Sequence[CallEnded]) -> list[WriteOutcome]:
         """Record ``events`` in one transaction; like :meth:`handle` for each, in order."""
+        outcomes = await self._handle_many(events)
+        self.outcomes.update(outcomes)
+        return outcomes
+
+    async def _handle_many(self, events: Sequence[CallEnded]) -> list[WriteOutcome]:
         if self._outage.is_set():
             await self.spool.append_many([e.to_dict() for e in events])
             return ["spooled"] * len(events)
@@ -139,7 +152,7 @@ class CallLogWriter:
             inserted = await asyncio.wait_for(self.write_many(events), self._write_timeout)
         except _BadRow:
             # Find the bad one(s): the others are written one by one.
-            return [await self.handle(event) for event in events]
+            return [await self._handle(event) for event in events]
         except _TRANSIENT as exc:
             log.warning(
                 "database unreachable, calls spooled calls=%d error=%s",
@@ -161,6 +174,11 @@ class CallLogWriter:
         ``rejected``: the database refused the row itself (bad data); it is kept in
         ``call_records.rejected.jsonl`` beside the spool for a human to look at.
         """
+        outcome = await self._handle(event)
+        self.outcomes[outcome] += 1
+        return outcome
+
+    async def _handle(self, event: CallEnded) -> WriteOutcome:
         if self._outage.is_set():
             # Keep order: while older events wait in the spool, newer ones queue behind them.
             await self.spool.append(event.to_dict())
@@ -303,6 +321,16 @@ class CallLogWriter:
         if activity:
             self._db.notify(Changes(customer_ids=frozenset(activity)))
         return inserted
+
+    async def last_ended_at(self) -> dt.datetime | None:
+        """When the most recent call in the log ended (None: an empty log)."""
+        async with self._db.engine.connect() as connection:
+            value = await connection.scalar(select(func.max(CallRecord.ended_at)))
+        if isinstance(value, str):  # SQLite's MAX() loses the column type
+            value = dt.datetime.fromisoformat(value)
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value if isinstance(value, dt.datetime) else None
 
     async def count(self) -> int:
         """How many call records the database holds."""

@@ -10,47 +10,64 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import gc
 import logging
 import secrets
 import signal
 import socket
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from aiohttp import web
 from pydantic import SecretStr
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from crm_sync import tracking_codes
 from crm_sync.alerts import alert_service
 from crm_sync.audit import AuditLog
+from crm_sync.call_log import BATCH_SIZE as CALL_LOG_BATCH
 from crm_sync.commands import DEMO_PASSWORD, demo_callers, seed_demo
 from crm_sync.people import People
 from crm_sync.runtime import CrmRuntime, open_crm
-from cti.bus import BusClosedError, EventBus, LocalBus
-from cti.events import Event
+from cti.bus import BusClosedError, BusError, EventBus, LocalBus
+from cti.events import Event, PbxLinkChanged
 from cti.tracker import CallTracker
+from ctihub.action_relay import ActionRelay
 from ctihub.admin_backend import import_from_ami
 from ctihub.consumers import ConsumerHealth, DurableConsumer
 from ctihub.first_start import FIRST_ADMIN_COMMAND
+from ctihub.metrics import CountedUsers, HubMetrics, MeasuredPops, TimedLookup
 from ctihub.panel_backend import crm_panel_backends
 from ctihub.pbx_actions import AmiPbxActions
 from ctihub.redis_bus import RedisLease, RedisStreamBus
 from ctihub.settings import Settings, chosen_pbx, phone_normaliser
 from pbx_adapters.ami import AmiError
 from pbx_adapters.ami_actions import AmiActions
+from pbx_adapters.cdr import CdrError, CdrReader, calls_from_rows
 from pbx_adapters.fastagi import FastAgiServer
 from pbx_adapters.ivr import CallerProfile, CaseStatus, IvrPrompts, IvrScripts
 from pbx_adapters.pbx_feed import PbxFeed
 from pbx_adapters.settings import AmiConfig
 from pbx_adapters.simulator import Simulator, simulator_from_settings
 from pbx_adapters.simulator.spec import MONITOR_DIR
-from popup_server.app import create_app, start_server
+from popup_server.app import HUB_KEY, SUPERVISORS_KEY, create_app, start_server
 from popup_server.ports import AdminRefused, JsonObject, PbxActionError, SpyMode
 from recordings.library import RecordingLibrary
 from recordings.service import RecordingService
 
 log = logging.getLogger(__name__)
+
+READY_CHECK_TIMEOUT = 2.0
+CDR_START_TIMEOUT = 120.0
+CDR_MARGIN = dt.timedelta(minutes=5)
+"""The CDR window starts this long before the last call logged (calls overlap)."""
 
 CALL_LOG = "call-log"
 RECORDINGS = "recordings"
@@ -61,11 +78,26 @@ DURABLE_CONSUMERS = (CALL_LOG, RECORDINGS, CALLBACKS)
 
 
 class LinkHolderActions:
-    """Panel actions over whichever PBX feed this node drives right now.
+    """Panel actions over whichever PBX feed drives the PBX right now.
 
-    With the Redis bus only the node holding the AMI lease has a link; on the
-    others click-to-call fails with a clear message rather than silently.
+    On the node holding the AMI lease they go to its link; on the others
+    (several nodes on Redis) they are relayed to the holder and answered
+    with its result (:mod:`ctihub.action_relay`), at most once.
     """
+
+    FORWARDED = frozenset(
+        {
+            "originate",
+            "hold",
+            "transfer",
+            "hangup",
+            "queue_login",
+            "queue_logout",
+            "queue_pause",
+            "spy",
+        }
+    )
+    """The actions the holder performs for other nodes (each a method below, same names)."""
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
@@ -85,31 +117,51 @@ class LinkHolderActions:
             spy_channel_prefix=ami.spy_channel_prefix,
         )
 
+    async def perform(self, name: str, args: dict[str, Any]) -> None:
+        """Run action ``name`` on this node's link (the holder's side of the relay)."""
+        if name not in self.FORWARDED:
+            raise PbxActionError(f"unknown PBX action {name!r}")
+        await getattr(self._current(), name)(**args)
+
+    async def _do(self, name: str, **args: Any) -> None:
+        relay = self._hub.relay
+        if self._hub.feed is None and relay is not None:
+            await relay.ask(name, args)
+        else:
+            await self.perform(name, args)
+
     async def originate(self, extension: str, number: str) -> None:
-        await self._current().originate(extension, number)
+        await self._do("originate", extension=extension, number=number)
 
     async def hold(self, extension: str, call_id: str, on: bool) -> None:
-        await self._current().hold(extension, call_id, on)
+        await self._do("hold", extension=extension, call_id=call_id, on=on)
 
     async def transfer(self, extension: str, call_id: str, to: str, *, attended: bool) -> None:
-        await self._current().transfer(extension, call_id, to, attended=attended)
+        await self._do("transfer", extension=extension, call_id=call_id, to=to, attended=attended)
 
     async def hangup(self, extension: str, call_id: str) -> None:
-        await self._current().hangup(extension, call_id)
+        await self._do("hangup", extension=extension, call_id=call_id)
 
     async def queue_login(self, extension: str, queue: str, member_name: str) -> None:
-        await self._current().queue_login(extension, queue, member_name)
+        await self._do("queue_login", extension=extension, queue=queue, member_name=member_name)
 
     async def queue_logout(self, extension: str, queue: str) -> None:
-        await self._current().queue_logout(extension, queue)
+        await self._do("queue_logout", extension=extension, queue=queue)
 
     async def spy(self, supervisor_extension: str, agent_extension: str, mode: SpyMode) -> None:
-        await self._current().spy(supervisor_extension, agent_extension, mode)
+        await self._do(
+            "spy",
+            supervisor_extension=supervisor_extension,
+            agent_extension=agent_extension,
+            mode=mode,
+        )
 
     async def queue_pause(
         self, extension: str, paused: bool, reason: str | None, queue: str | None = None
     ) -> None:
-        await self._current().queue_pause(extension, paused, reason, queue)
+        await self._do(
+            "queue_pause", extension=extension, paused=paused, reason=reason, queue=queue
+        )
 
 
 class CrmIvrDirectory:
@@ -168,6 +220,14 @@ class Hub:
         self.recordings = RecordingLibrary.from_config(settings.recordings)
         self.consumers: dict[str, DurableConsumer] = {}
         """The must-see-everything consumers this node runs now (while it holds the PBX link)."""
+        self._agi: FastAgiServer | None = None
+        self._app: web.Application | None = None
+        self.relay: ActionRelay | None = None
+        """Carries panel actions to the AMI holder (several nodes only)."""
+        self.actions = LinkHolderActions(self)
+        self._outbox_times: deque[float] = deque()
+        self.metrics_registry = HubMetrics()
+        self.metrics_registry.watch(self)
 
     def _make_bus(self) -> EventBus:
         config = self.settings.bus
@@ -217,6 +277,7 @@ class Hub:
             )
             agi = FastAgiServer(scripts.scripts(), allowed=s.agi.allowed_peers)
             self.agi_port = await agi.start(s.agi.host, s.agi.port)
+            self._agi = agi
             self._on_stop("fastagi", agi.stop)
 
         self.ami_config = s.ami
@@ -225,6 +286,7 @@ class Hub:
             self.ami_config = await self._start_simulator(callers)
 
         actions = LinkHolderActions(self)
+        self.actions = actions
         backends = crm_panel_backends(
             crm.database,
             crm.directory,
@@ -242,8 +304,13 @@ class Hub:
             pbx_import=self._pbx_import,
         )
         # The same IVR decisions as FastAGI, for the classic-AGI script on the PBX box.
+        metrics = self.metrics_registry
+        lookup = TimedLookup(backends.lookup, metrics)
         backends = dataclasses.replace(
-            backends, ivr=CrmIvrDirectory(crm, s.crm.tracking_code_length)
+            backends,
+            ivr=CrmIvrDirectory(crm, s.crm.tracking_code_length),
+            users=CountedUsers(backends.users, metrics),
+            lookup=lookup,
         )
         # Every node shows pops to its own agents, so each reads the whole stream
         # under its own name (and resumes from its own position after a restart).
@@ -251,10 +318,13 @@ class Hub:
             s.http,
             backends,
             bus=self.bus,
+            pops=MeasuredPops(metrics),
             feed_name=f"{self.node_id}/popup",
             status=self,
             figures=s.figures,
+            health=self,
         )
+        self._app = app
         runner, port = await start_server(app, s.http.host, s.http.port)
         self._on_stop("panel", runner.cleanup)
         self.panel_url = f"http://{_host_for_url(s.http.host)}:{port}/"
@@ -264,7 +334,16 @@ class Hub:
         if s.bus.backend == "redis":
             lease = RedisLease.from_config(s.bus, node_id=self.node_id)
             self._on_stop("ami-lease connection", lease.close)
-            self._spawn("ami-lease", lease.run(self._drive_pbx))
+            self.relay = ActionRelay(
+                s.bus.redis_url.get_secret_value(),
+                key_prefix=s.bus.key_prefix,
+                node_id=self.node_id,
+                timeout=s.bus.action_timeout_seconds,
+            )
+            self._on_stop("action relay connection", self.relay.close)
+            self._spawn("lease-watch", self._watch_lease(lease))
+            if s.bus.drive_pbx:
+                self._spawn("ami-lease", lease.run(self._drive_pbx))
         else:
             self._spawn("ami", self._drive_pbx())
 
@@ -291,10 +370,17 @@ class Hub:
             for c in consumers
             if c.state == "running" and not c.ok
         ]
+        call_log: dict[str, object] = {}
+        if self._crm is not None and (feed is not None or self.consumers):
+            writer = self._crm.call_log
+            call_log = {"spooling": writer.spooling, "spool_depth": writer.spool.pending()}
+            if writer.spooling:
+                problems.append("call log spooling: the database does not take records")
         return {
             "node": self.node_id,
             "bus": self.settings.bus.backend,
             "pbx": pbx,
+            "call_log": call_log,
             "calls_in_progress": len(self.tracker.calls) if feed is not None else 0,
             "consumers": [c.to_dict() for c in consumers],
             "ready": not problems,
@@ -308,6 +394,38 @@ class Hub:
             c.health(bus.backlog(c.name) if isinstance(bus, LocalBus) else None)
             for c in self.consumers.values()
         ]
+
+    async def _watch_lease(self, lease: RedisLease) -> None:
+        """Tell the panels the PBX link is down when its holder's lease lapses.
+
+        A holder that dies cannot say so itself, and a node may be slow to
+        take over (or none may be allowed to): every node checks the lease
+        every third of its lifetime, and the first to find it vacant while
+        the last published state is still ``up`` publishes ``down``. The node
+        that takes over publishes ``up`` again once its link is ready, which
+        needs a login round trip after it took the lease, so it comes after.
+        """
+        interval = lease.acquire_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                holder = await lease.current_holder()
+                if holder is not None:
+                    continue
+                latest = await self.bus.latest("pbx_link_changed")
+                if not isinstance(latest, PbxLinkChanged) or latest.state != "up":
+                    continue
+                if await lease.current_holder() is not None:
+                    continue  # taken over meanwhile: its feed speaks for the link
+                down = PbxLinkChanged(
+                    state="down",
+                    detail="no hub node holds the PBX link (its holder stopped renewing the lease)",
+                    at=time.time(),
+                )
+                await self.bus.publish([down])
+                log.warning("pbx link lease vacant, published down node=%s", self.node_id)
+            except (BusError, RedisError, OSError, TimeoutError) as exc:
+                log.debug("lease watch could not check error=%s", exc)
 
     async def _drive_pbx(self) -> None:
         """Hold the AMI link, write the call log and measure recordings until cancelled.
@@ -334,8 +452,16 @@ class Hub:
             consumers.append(DurableConsumer(self.bus, ALERTS, alerts.run))
         self.consumers = {c.name: c for c in consumers}
         tasks = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
+        tasks.append(asyncio.create_task(self._resume_recordings(recordings), name="resume"))
+        if self.relay is not None:
+            # Actions other nodes' panels ask for, performed here while this node holds the link.
+            tasks.append(
+                asyncio.create_task(self.relay.serve(self.actions.perform), name="action-relay")
+            )
+        if self.settings.cdr.url.get_secret_value():
+            tasks.append(asyncio.create_task(self._reconcile_from_cdr(), name="cdr-reconcile"))
         tracker = CallTracker(self.settings.tracker)
-        feed = PbxFeed(self.ami_config, tracker, self._outbox.put_nowait)
+        feed = PbxFeed(self.ami_config, tracker, self._queue_batch)
         self.tracker, self.feed = tracker, feed
         try:
             await feed.start()
@@ -368,6 +494,61 @@ class Hub:
         except AmiError as exc:
             raise AdminRefused("pbx", f"the PBX did not answer the import: {exc}", 409) from exc
         return plan.json()
+
+    async def _reconcile_from_cdr(self) -> None:
+        """Write the calls the PBX's CDR has and the call log lacks, from the gap before this link.
+
+        Calls that ended while no node held the AMI link (the holder died, the
+        hub was down) are only in the PBX's CDR table. The window runs from a
+        little before the last call logged (at most ``cdr.max_gap_hours``
+        back) to the moment this node's link came up: calls ending after that
+        are seen live. What was published before is written first, so a
+        live record always wins over a reconciled one; the insert skips calls
+        already logged, so each is written once.
+        """
+        assert self._crm is not None
+        config = self.settings.cdr
+        writer = self._crm.call_log
+        try:
+            async with asyncio.timeout(CDR_START_TIMEOUT):
+                while self.feed is None or self.feed.link_state != "up":
+                    # PbxFeed offers no "link up" awaitable; this runs once per takeover.
+                    await asyncio.sleep(0.05)
+                link_up = dt.datetime.now(dt.UTC)
+                await self.consumers[CALL_LOG].caught_up()
+        except TimeoutError:
+            log.warning("cdr reconciliation skipped: the PBX link did not come up")
+            return
+        last = await writer.last_ended_at()
+        floor = link_up - dt.timedelta(hours=config.max_gap_hours)
+        since = max(floor, last - CDR_MARGIN) if last is not None else floor
+        reader = CdrReader(
+            config.url.get_secret_value(), table=config.table, timezone=config.timezone
+        )
+        try:
+            rows = await reader.ended_since(since)
+        except CdrError as exc:
+            log.warning("cdr reconciliation failed error=%s", exc)
+            return
+        ended_before_link = link_up.timestamp()
+        calls = [
+            call
+            for call in calls_from_rows(rows, self.settings.tracker.extension_pattern)
+            if (call.ended_at or 0.0) <= ended_before_link
+        ]
+        written = 0
+        for start in range(0, len(calls), CALL_LOG_BATCH):
+            outcomes = await writer.handle_many(calls[start : start + CALL_LOG_BATCH])
+            written += outcomes.count("written")
+        log.info(
+            "cdr reconciled since=%s calls=%d written=%d", since.isoformat(), len(calls), written
+        )
+
+    async def _resume_recordings(self, recordings: RecordingService) -> None:
+        try:
+            await recordings.resume_unmeasured()
+        except SQLAlchemyError as exc:
+            log.warning("could not resume unmeasured recordings error=%s", type(exc).__name__)
 
     async def _start_simulator(self, callers: list[str]) -> AmiConfig:
         s = self.settings
@@ -456,7 +637,85 @@ class Hub:
                 await publish_with_retry(self.bus, batch)
             finally:
                 for _ in range(taken):
+                    if self._outbox_times:
+                        self._outbox_times.popleft()
                     self._outbox.task_done()
+
+    def _queue_batch(self, batch: list[Event]) -> None:
+        self._outbox_times.append(time.monotonic())
+        self._outbox.put_nowait(batch)
+
+    def publish_lag(self) -> float:
+        """Seconds the oldest tracker batch not yet on the bus has waited (0: none waiting)."""
+        return time.monotonic() - self._outbox_times[0] if self._outbox_times else 0.0
+
+    def publish_backlog(self) -> int:
+        """Tracker batches waiting to be published."""
+        return self._outbox.qsize()
+
+    @property
+    def crm(self) -> CrmRuntime | None:
+        """The CRM runtime once started."""
+        return self._crm
+
+    def panel_stats(self) -> dict[str, int]:
+        """Open panel sockets by kind."""
+        if self._app is None:
+            return {}
+        return {
+            "agent_sockets": self._app[HUB_KEY].connections,
+            "supervisor_sockets": self._app[SUPERVISORS_KEY].connections,
+        }
+
+    def agi_sessions(self) -> int:
+        """FastAGI sessions in progress."""
+        return self._agi.active_sessions if self._agi is not None else 0
+
+    def agi_sessions_served(self) -> int:
+        """FastAGI sessions accepted since start."""
+        return self._agi.sessions_served if self._agi is not None else 0
+
+    def metrics(self) -> tuple[bytes, str]:
+        """``GET /metrics``: this node's figures in Prometheus form."""
+        return self.metrics_registry.render()
+
+    async def readiness(self) -> dict[str, bool]:
+        """``GET /readyz``: each check this node depends on, and whether it passes now."""
+        checks: dict[str, bool] = {}
+        feed = self.feed
+        if feed is not None:
+            checks["pbx"] = feed.link_state == "up"
+        else:
+            # A node without the AMI lease is ready if some node holds a working link.
+            try:
+                async with asyncio.timeout(READY_CHECK_TIMEOUT):
+                    latest = await self.bus.latest("pbx_link_changed")
+                checks["pbx"] = isinstance(latest, PbxLinkChanged) and latest.state == "up"
+            except (BusError, TimeoutError):
+                checks["pbx"] = False
+        checks["database"] = await self._database_answers()
+        checks["bus"] = await self._bus_answers()
+        for health in self.consumer_health():
+            checks[f"consumer:{health.name}"] = health.ok
+        return checks
+
+    async def _database_answers(self) -> bool:
+        if self._crm is None:
+            return False
+        try:
+            async with asyncio.timeout(READY_CHECK_TIMEOUT):
+                async with self._crm.database.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            log.warning("readiness: database does not answer error=%s", type(exc).__name__)
+            return False
+        return True
+
+    async def _bus_answers(self) -> bool:
+        bus = self.bus
+        if isinstance(bus, RedisStreamBus):
+            return await bus.ping(READY_CHECK_TIMEOUT)
+        return not getattr(bus, "closed", False)
 
 
 async def next_batch(

@@ -186,6 +186,16 @@ class RedisStreamBus:
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
 
+    async def ping(self, timeout: float) -> bool:
+        """True if Redis answers within ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._client.ping()
+        except (*_TRANSIENT, RedisError) as exc:
+            logger.warning("bus ping failed stream=%s error=%s", self.stream_key, exc)
+            return False
+        return True
+
     async def latest(self, event_type: str) -> Event | None:
         """The last sticky event of ``event_type`` any node published."""
         try:

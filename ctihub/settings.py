@@ -23,7 +23,7 @@ from crm_sync.commands import normaliser_for
 from crm_sync.phones import PhoneNormaliser
 from crm_sync.settings import AlertsConfig, CallbacksConfig, CrmConfig, DatabaseConfig
 from cti.settings import FiguresConfig, TrackerConfig
-from pbx_adapters.settings import AgiConfig, AmiConfig, SimulatorConfig
+from pbx_adapters.settings import AgiConfig, AmiConfig, CdrConfig, SimulatorConfig
 from popup_server.settings import PopupConfig
 from recordings.settings import RecordingsConfig
 
@@ -62,6 +62,11 @@ class BusConfig(_Section):
     """This node's name in the AMI lease; empty: the host name."""
     lease_ttl_seconds: float = Field(default=5.0, ge=0.3)
     """AMI lease lifetime: a dead holder is replaced within about this long."""
+    drive_pbx: bool = True
+    """False: this node serves panels and the IVR only and never takes the AMI link."""
+    action_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    """A panel action relayed to the AMI holder: how long the asking node waits for its result."""
+    """False: this node serves panels and the IVR only and never takes the AMI link."""
 
     @model_validator(mode="after")
     def _batch_below_retention(self) -> BusConfig:
@@ -87,6 +92,7 @@ class Settings(BaseSettings):
     figures: FiguresConfig = FiguresConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     agi: AgiConfig = AgiConfig()
+    cdr: CdrConfig = CdrConfig()
     database: DatabaseConfig = DatabaseConfig()
     crm: CrmConfig = CrmConfig()
     bus: BusConfig = BusConfig()

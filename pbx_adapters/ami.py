@@ -33,7 +33,6 @@ import itertools
 import logging
 import random
 import secrets
-import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -150,6 +149,7 @@ class _AmiProtocol(asyncio.Protocol):
         self._parser = parser
         self.transport: asyncio.Transport | None = None
         self.detached = False  # the link has given this connection up
+        self.bytes_received = 0
         self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -157,6 +157,7 @@ class _AmiProtocol(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_received += len(data)
         messages = self._parser.feed(data)
         if messages:
             at = time.time()
@@ -274,6 +275,11 @@ class AmiLink:
     def start(self) -> asyncio.Task[None]:
         """Run :meth:`run` in a task owned by the link (stopped by :meth:`close`)."""
         if self._task is None or self._task.done():
+            if self._config.tls and not self._config.tls_verify:
+                log.warning(
+                    "ami tls_verify is off: the PBX's certificate is not checked host=%s",
+                    self._config.host,
+                )
             self._task = asyncio.create_task(self.run(), name="ami-link")
         return self._task
 
@@ -389,13 +395,14 @@ class AmiLink:
         self._login_id = None
         loop = asyncio.get_running_loop()
         parser = AmiParser(self._wanted_events, self._wanted_variables)
-        ssl_context = ssl.create_default_context() if config.tls else None
+        ssl_context = config.tls_context()
         async with asyncio.timeout(config.connect_timeout):
             _, protocol = await loop.create_connection(
                 lambda: _AmiProtocol(self, parser),
                 config.host,
                 config.port,
                 ssl=ssl_context,
+                server_hostname=(config.tls_server_name or config.host) if ssl_context else None,
             )
         self._protocol = protocol
         self.stats.connects += 1
@@ -481,11 +488,17 @@ class AmiLink:
         config = self._config
         while True:
             await asyncio.sleep(config.ping_interval)
+            received = protocol.bytes_received
             try:
                 reply = await self._request(
                     [("Action", "Ping")], timeout=config.ping_timeout, check=False
                 )
             except ActionTimeout:
+                if protocol.bytes_received != received:
+                    # The PBX is talking: its answer waits behind a burst of events still
+                    # on their way (or being parsed). A half-open link sends nothing.
+                    log.info("ami Ping answer late behind incoming events; the link is alive")
+                    continue
                 self.stats.pings_missed += 1
                 log.warning(
                     "ami no answer to Ping within %.1fs; dropping a half-open link host=%s",

@@ -117,6 +117,8 @@ class FastAgiServer:
         self._sessions: set[asyncio.Task[None]] = set()
         self.refused = 0
         self.failed = 0
+        self.sessions_served = 0
+        """Sessions accepted from allowed peers since start (for metrics)."""
 
     async def start(self, host: str, port: int) -> int:
         """Listen; return the bound port (useful with port 0)."""
@@ -124,6 +126,11 @@ class FastAgiServer:
         bound: int = self._server.sockets[0].getsockname()[1]
         log.info("fastagi listening host=%s port=%d scripts=%s", host, bound, sorted(self._scripts))
         return bound
+
+    @property
+    def active_sessions(self) -> int:
+        """Sessions in progress."""
+        return len(self._sessions)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -150,6 +157,7 @@ class FastAgiServer:
                 self.refused += 1
                 log.warning("fastagi refused peer=%s (not an allowed PBX address)", peer)
                 return
+            self.sessions_served += 1
             env = await self._read_environment(reader, peer)
             if env is None:
                 return

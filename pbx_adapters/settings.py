@@ -5,8 +5,10 @@ simulator (``[simulator]``). The composition root (``ctihub.settings``) assemble
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -25,6 +27,14 @@ class AmiConfig(_Section):
     secret: SecretStr = SecretStr("")
     auth: Literal["plain", "md5"] = "md5"
     tls: bool = False
+    """Connect over TLS (Asterisk's ``tlsenable``, port 5039 by default)."""
+    tls_ca_file: str = ""
+    """PEM file of the CA(s) that signed the PBX's certificate; empty: the system's CAs."""
+    tls_verify: bool = True
+    """Check the PBX's certificate and name. False encrypts without knowing who answers
+    (an attacker in the middle gets the AMI login): only for a lab."""
+    tls_server_name: str = ""
+    """The name the certificate must carry when it differs from ``host`` (an IP address)."""
     connect_timeout: float = Field(5.0, gt=0)
     action_timeout: float = Field(10.0, gt=0)
     ping_interval: float = Field(15.0, gt=0)
@@ -56,11 +66,58 @@ class AmiConfig(_Section):
     transfer_context: str = "from-internal"
     """Dialplan context transfers (blind and attended) dial the target in."""
 
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _readable_ca(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client TLS context for the AMI connection, or None without ``tls``."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.tls_ca_file or None)
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
     @field_validator("originate_channel", "member_interface", "spy_channel_prefix")
     @classmethod
     def _has_extension(cls, value: str) -> str:
         if "{extension}" not in value:
             raise ValueError("must contain {extension}")
+        return value
+
+
+class CdrConfig(_Section):
+    """The PBX's own call records (``[cdr]``), read after a takeover or a restart.
+
+    The calls that ended while no hub node held the AMI link are in the PBX's
+    CDR table only; the node that takes the link writes those the call log
+    lacks (marked reconciled).
+    """
+
+    url: SecretStr = SecretStr("")
+    """SQLAlchemy async URL of the CDR database, e.g.
+    ``mysql+aiomysql://ctihub:…@pbx/asteriskcdrdb`` (Issabel/FreePBX) or
+    ``postgresql+asyncpg://…`` (cdr_pgsql); empty: no reconciliation from CDRs."""
+    table: str = Field("cdr", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    timezone: str = "UTC"
+    """The PBX's time zone: Asterisk writes ``calldate`` in local time, without a zone."""
+    max_gap_hours: float = Field(24.0, gt=0, le=24 * 31)
+    """Look back at most this far (a hub that was down for a week reads one day)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name like Asia/Tehran)"
+            ) from None
         return value
 
 

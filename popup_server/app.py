@@ -30,11 +30,12 @@ from popup_server.call_control_api import CallControlApi
 from popup_server.callbacks_api import CallbacksApi
 from popup_server.calllists_api import CallListsApi
 from popup_server.customers_api import CustomersApi
+from popup_server.health_api import HealthApi
 from popup_server.history_api import HistoryApi
 from popup_server.intervention_api import InterventionApi
 from popup_server.ivr_api import IvrApi
 from popup_server.pop_feed import PopFeed
-from popup_server.ports import HubStatus, PanelBackends
+from popup_server.ports import HubHealth, HubStatus, PanelBackends
 from popup_server.recordings_api import RecordingsApi
 from popup_server.reports_api import ReportsApi
 from popup_server.settings import PopupConfig
@@ -99,6 +100,7 @@ def create_app(
     feed_name: str = "popup",
     status: HubStatus | None = None,
     figures: FiguresConfig | None = None,
+    health: HubHealth | None = None,
 ) -> web.Application:
     """The panel application; with ``bus``, it pops for every ring published on it.
 
@@ -176,6 +178,13 @@ def create_app(
             api.user, backends.call_lists, backends.pbx, queues_of, backends.audit
         ).routes()
     )
+    if health is not None:
+        health_api = HealthApi(
+            health,
+            metrics_allowed=config.metrics_allowed,
+            metrics_token=config.metrics_token.get_secret_value(),
+        )
+        app.add_routes(health_api.routes())
     gate = SocketGate(
         signer,
         origins,

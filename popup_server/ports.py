@@ -289,6 +289,18 @@ DISPOSITIONS: tuple[str, ...] = (
 """Disposition codes the panel offers at wrap-up."""
 
 
+class HubHealth(Protocol):
+    """Liveness, readiness and metrics for ``/readyz`` and ``/metrics``."""
+
+    async def readiness(self) -> dict[str, bool]:
+        """Each named check (``pbx``, ``database``, ``bus``, ``consumer:call-log``…): passing?"""
+        ...
+
+    def metrics(self) -> tuple[bytes, str]:
+        """The Prometheus exposition and its content type."""
+        ...
+
+
 class HubStatus(Protocol):
     """The hub's own health, for supervisors and admins (``GET /api/v1/status``)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
@@ -55,6 +57,10 @@ class PopupConfig(_Section):
     empty: ``/api/v1/ivr/*`` is off."""
     ivr_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     """How long ``/api/v1/ivr/*`` waits for the CRM before answering 504 (the script fails open)."""
+    metrics_allowed: list[str] = ["127.0.0.1/32", "::1/128"]
+    """Networks a Prometheus scraper may read ``/metrics`` from without the token (direct only)."""
+    metrics_token: SecretStr = SecretStr("")
+    """``Authorization: Bearer`` token that opens ``/metrics`` from anywhere; empty: none."""
 
     intervention_roles: dict[str, list[str]] = {
         "pause": ["supervisor", "admin"],
@@ -83,6 +89,16 @@ class PopupConfig(_Section):
     """Queue name to its own wrap-up seconds."""
     wrapup_notes_required: list[str] = []
     """Queues whose calls need a note before the after-call card goes (no Dismiss)."""
+
+    @field_validator("metrics_allowed")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not an address or network: {exc}") from None
+        return value
 
     @field_validator("secret_key", "ivr_token")
     @classmethod

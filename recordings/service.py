@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from crm_sync.db import Database
@@ -32,6 +33,9 @@ from recordings.media import MediaError, duration_seconds
 from recordings.settings import RecordingsConfig
 
 log = logging.getLogger(__name__)
+
+RESUME_LIMIT = 10_000
+"""Most calls taken up again at one start (oldest first)."""
 
 Outcome = Literal[
     "measured", "no_recording", "missing", "refused", "still_open", "unreadable", "no_record"
@@ -78,13 +82,47 @@ class RecordingService:
             async for delivery in subscription:
                 event = delivery.event
                 if isinstance(event, CallEnded) and event.recording:
-                    task = asyncio.create_task(
-                        self._guarded(event), name=f"recording-{event.call_id}"
-                    )
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._start(event.call_id, event.recording)
         finally:
             await self.stop()
+
+    async def resume_unmeasured(self, within_seconds: float = 86_400.0) -> int:
+        """Measure again what a previous holder left unmeasured; how many calls were resumed.
+
+        The bus counts a call handled when its measurement starts, so work
+        cut short by a restart or a lease change would be lost: the calls of
+        logged in the last ``within_seconds`` with a recording and no length yet are
+        taken up again (a file that never appears is reported missing again,
+        which costs a look on disk per restart).
+        """
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=within_seconds)
+        async with self._db.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(CallRecord.call_id, CallRecord.recording)
+                    .where(CallRecord.recording.is_not(None))
+                    .where(CallRecord.recording_seconds.is_(None))
+                    .where(CallRecord.written_at >= since)
+                    .order_by(CallRecord.written_at)
+                    .limit(RESUME_LIMIT)
+                )
+            ).all()
+        for call_id, recording in rows:
+            if recording:
+                self._start(call_id, recording)
+        if rows:
+            log.info("recordings resumed calls=%d", len(rows))
+        return len(rows)
+
+    async def wait_idle(self) -> None:
+        """Return once every measurement started so far has finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _start(self, call_id: str, recording: str) -> None:
+        task = asyncio.create_task(self._guarded(call_id, recording), name=f"recording-{call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
         """Cancel the calls still being handled and wait for them."""
@@ -95,23 +133,26 @@ class RecordingService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _guarded(self, event: CallEnded) -> RecordingResult:
+    async def _guarded(self, call_id: str, recording: str) -> RecordingResult:
         async with self._slots:
             try:
-                return await self.handle(event)
+                return await self.measure(call_id, recording)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # One bad file must not stop the others; the task's result is not awaited.
-                log.exception("recording handling failed call_id=%s", event.call_id)
-                return RecordingResult(event.call_id, "unreadable")
+                log.exception("recording handling failed call_id=%s", call_id)
+                return RecordingResult(call_id, "unreadable")
 
     async def handle(self, event: CallEnded) -> RecordingResult:
         """Wait for the call's recording, measure it and store the length on its record."""
-        call_id = event.call_id
         if not event.recording:
-            return RecordingResult(call_id, "no_recording")
-        path = await self._find(event.recording, call_id)
+            return RecordingResult(event.call_id, "no_recording")
+        return await self.measure(event.call_id, event.recording)
+
+    async def measure(self, call_id: str, recording: str) -> RecordingResult:
+        """Wait for ``recording`` to close, measure it, store the length on call ``call_id``."""
+        path = await self._find(recording, call_id)
         if isinstance(path, RecordingResult):
             return path
         c = self._config

@@ -88,8 +88,12 @@ async def test_pops_reach_an_agent_on_the_other_node_and_the_standby_takes_over(
 
             await first.stop()  # the link holder dies; the standby must take over
             await until(lambda: holds_link(second), 10, "the standby takes the AMI link")
-            # The new holder's link coming up is what the agents see.
-            assert (await next_pbx_link(ws))["state"] == "up"
+            # While no node held the link the agents may have been told so (whichever node
+            # noticed the lease vacant first); then the new holder's link coming up.
+            state = (await next_pbx_link(ws))["state"]
+            if state == "down":
+                state = (await next_pbx_link(ws))["state"]
+            assert state == "up"
 
             pbx.place_inbound_call(CallPlan(caller="09121234567", did="2188000000", talk=2))
             pop = await next_pop(ws)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
@@ -60,13 +61,17 @@ class FakeAmi:
         self.login_attempts: list[tuple[float, bool]] = []
         self.connections = 0
         self.port = 0
+        self.tls: ssl.SSLContext | None = None
+        """Serve AMI over TLS with this context (set before ``start``)."""
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._authed: set[asyncio.StreamWriter] = set()
         self.changed = asyncio.Condition()
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
@@ -103,6 +108,12 @@ class FakeAmi:
     def send_raw(self, data: bytes) -> None:
         for writer in list(self._authed):
             writer.write(data)
+
+    async def drained(self) -> None:
+        """Wait until what was sent has left for every logged-in client (big bursts)."""
+        for writer in list(self._authed):
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
 
     async def _notify(self) -> None:
         async with self.changed:

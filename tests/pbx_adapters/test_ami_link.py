@@ -282,6 +282,26 @@ async def test_half_open_link_is_dropped_when_pings_go_unanswered() -> None:
             await link.close()
 
 
+async def test_a_ping_answer_stuck_behind_a_burst_of_events_does_not_drop_the_link() -> None:
+    server = FakeAmi()
+    server.answer_pings = False  # as if each answer waited behind the burst
+    async with running_server(server):
+        link = AmiLink(ami_config(server.port, ping_interval=0.1, ping_timeout=0.2), Received())
+        link.start()
+        try:
+            await link.wait_ready(5)
+            # Events keep coming for several ping periods: the PBX is alive, only behind.
+            for n in range(30):
+                server.send_event([("Event", "UserEvent"), ("UserEvent", f"burst-{n}")])
+                await asyncio.sleep(0.05)
+            assert len(server.actions("Ping")) >= 3
+            assert (server.connections, link.stats.pings_missed) == (1, 0)
+            # Silence: now an unanswered Ping means a half-open link.
+            await wait_until(lambda: link.stats.pings_missed == 1, 5)
+        finally:
+            await link.close()
+
+
 async def test_pings_that_are_answered_keep_the_link() -> None:
     async with running_server() as server:
         link = AmiLink(ami_config(server.port, ping_interval=0.05, ping_timeout=0.5), Received())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from crm_sync.call_log import record_values
 from crm_sync.db import Database
@@ -180,3 +180,26 @@ async def test_the_browser_copy_is_made_ahead_when_transcoding(
     result = await service(database, config).handle(event)
     assert result.outcome == "measured"
     assert [p.suffix for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [".ogg"]
+
+
+async def test_a_new_holder_measures_what_the_last_one_left_unmeasured(
+    database: Database, monitor: Path, tmp_path: Path
+) -> None:
+    unmeasured = ended("inbound_answered")
+    already = ended("click_to_call")
+    await log_call(database, unmeasured)
+    await log_call(database, already)
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            update(CallRecord)
+            .where(CallRecord.call_id == already.call_id)
+            .values(recording_seconds=9.0)
+        )
+    svc = service(database, recordings_config(monitor, tmp_path))
+    resumed = await svc.resume_unmeasured()
+    await asyncio.wait_for(svc.wait_idle(), 30)
+    assert resumed == 1
+    assert await stored_length(database, unmeasured.call_id) == pytest.approx(1.42)
+    assert await stored_length(database, already.call_id) == 9.0
+    # Nothing logged before the window is taken up.
+    assert await svc.resume_unmeasured(within_seconds=0) == 0
