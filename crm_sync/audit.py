@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_sync.csv_export import spreadsheet_safe
 from crm_sync.db import Database
 from crm_sync.models import AuditEntry, utcnow
 
@@ -131,7 +132,8 @@ CSV_COLUMNS: Sequence[str] = ("id", "at", "actor", "action", "target", "before",
 
 def write_csv(records: Sequence[AuditRecord], out: TextIO) -> None:
     """The entries as CSV; cells a spreadsheet would run as a formula are quoted with ``'``."""
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF rows, as the CSV export writes them: a lone CR inside a cell is then quoted.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in records:
         row = [
@@ -143,8 +145,4 @@ def write_csv(records: Sequence[AuditRecord], out: TextIO) -> None:
             json.dumps(r.before, ensure_ascii=False) if r.before is not None else "",
             json.dumps(r.after, ensure_ascii=False) if r.after is not None else "",
         ]
-        writer.writerow([_inert(cell) for cell in row])
-
-
-def _inert(cell: str) -> str:
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
